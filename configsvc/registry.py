@@ -1,0 +1,183 @@
+"""The kinds a service knows: look one up, validate a spec, mask and restore secrets, JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from configsvc.errors import NotFound, ValidationFailed
+from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
+
+WILDCARD = "*"
+"""In a secret path: every key of a dict or every item of a list."""
+
+SecretPath = tuple[str, ...]
+
+
+def _model_args(annotation: Any) -> Iterator[tuple[str | None, type[BaseModel]]]:
+    """The models reachable from a field annotation, with `*` where a dict or list sits between."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            yield from _model_args(arg)
+    elif origin in (dict, Mapping):
+        for inner, model in _model_args(typing.get_args(annotation)[1]):
+            yield (WILDCARD if inner is None else WILDCARD + "/" + inner), model
+    elif origin in (list, tuple, set, frozenset):
+        for inner, model in _model_args(typing.get_args(annotation)[0]):
+            yield (WILDCARD if inner is None else WILDCARD + "/" + inner), model
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield None, annotation
+
+
+def secret_paths(model: type[BaseModel]) -> list[SecretPath]:
+    """Paths (with `*` for dict keys and list items) of the fields marked secret in `model`."""
+    paths: list[SecretPath] = []
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(SECRET_MARK):
+            paths.append((name,))
+        for between, inner in _model_args(info.annotation):
+            prefix = (name, *between.split("/")) if between else (name,)
+            paths.extend((*prefix, *sub) for sub in secret_paths(inner))
+    return paths
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One registered kind: its model and where its secrets sit."""
+
+    name: str
+    model: type[KindModel]
+    secrets: tuple[SecretPath, ...] = field(default=())
+
+    def validate(self, spec: Any) -> dict[str, Any]:
+        """The spec as stored (normalised JSON), or `ValidationFailed` with field paths.
+
+        Unknown fields are refused. Details carry `["spec", ...]` paths and messages, never
+        the input value (it may be a secret).
+        """
+        try:
+            value = self.model.model_validate(spec, extra="forbid")
+        except ValidationError as exc:
+            details = [
+                {"loc": ["spec", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False, include_input=False, include_context=False)
+            ]
+            raise ValidationFailed(f"spec is not a valid {self.name}", details) from None
+        dumped: dict[str, Any] = value.model_dump(mode="json", exclude_unset=True)
+        return dumped
+
+    def mask(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A copy of `spec` with every secret value replaced by `****`."""
+        if not self.secrets:
+            return spec
+        masked = copy.deepcopy(spec)
+        for path in self.secrets:
+            for _loc, container, key in _walk(masked, path, ()):
+                container[key] = MASK
+        return masked
+
+    def restore_masked(self, spec: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+        """`spec` with each `****` secret replaced by the stored value at the same place.
+
+        A client that read a masked document may write it back unchanged; the secrets it could
+        not see are kept. A `****` with nothing stored at its place is a validation error.
+        """
+        if not self.secrets:
+            return spec
+        restored = copy.deepcopy(spec)
+        unresolved: list[list[str]] = []
+        for path in self.secrets:
+            for loc, container, key in _walk(restored, path, ()):
+                if container[key] != MASK:
+                    continue
+                previous = _lookup(stored, loc) if stored is not None else None
+                if isinstance(previous, str) and previous != MASK:
+                    container[key] = previous
+                else:
+                    unresolved.append(["spec", *loc])
+        if unresolved:
+            raise ValidationFailed(
+                "a masked secret (****) was sent where no secret is stored",
+                [{"loc": loc, "msg": "send the secret itself, not ****"} for loc in unresolved],
+            )
+        return restored
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the spec, with unknown fields refused as the service does."""
+        schema = self.model.model_json_schema()
+        _forbid_additional(schema)
+        return schema
+
+
+def _walk(
+    node: Any, path: SecretPath, loc: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], dict[str, Any], str]]:
+    """Each (location, container, key) that `path` reaches in `node` and that holds a value."""
+    head, rest = path[0], path[1:]
+    if head == WILDCARD:
+        if isinstance(node, dict):
+            items: list[tuple[str, Any]] = list(node.items())
+        elif isinstance(node, list):
+            items = [(str(i), child) for i, child in enumerate(node)]
+        else:
+            items = []
+        for key, child in items:
+            yield from _walk(child, rest, (*loc, key))
+    elif isinstance(node, dict) and head in node:
+        if rest:
+            yield from _walk(node[head], rest, (*loc, head))
+        elif node[head] is not None:
+            yield (*loc, head), node, head
+
+
+def _lookup(node: Any, loc: tuple[str, ...]) -> Any:
+    for key in loc:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node
+
+
+def _forbid_additional(schema: Any) -> None:
+    """Set `additionalProperties: false` on every object schema that lists its properties."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+        for value in schema.values():
+            _forbid_additional(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _forbid_additional(item)
+
+
+class KindRegistry:
+    """The kinds one service knows, by name."""
+
+    def __init__(self, models: Mapping[str, type[KindModel]] = BUILTIN_KINDS) -> None:
+        self._kinds = {
+            name: Kind(name, model, tuple(secret_paths(model))) for name, model in models.items()
+        }
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def get(self, name: str) -> Kind:
+        """The kind called `name`, or `NotFound`."""
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise NotFound(f"unknown kind {name!r}; known: {', '.join(self.names())}") from None
+
+    def find(self, name: str) -> Kind | None:
+        return self._kinds.get(name)

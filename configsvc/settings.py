@@ -1,0 +1,51 @@
+"""ServiceSettings: every knob of the service, from flags, `CONFIGSVC_*` variables or defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_KEEPALIVE_SECONDS = 15.0
+DEFAULT_HISTORY_LIMIT = 1000
+DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
+MAX_BODY_BYTES = 512 * 1024
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/configsvc`, else `~/.local/share/configsvc`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "configsvc"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings of one service instance. Explicit arguments win over `CONFIGSVC_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFIGSVC_", extra="ignore")
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    etcd: str | None = Field(
+        default=None, description="etcd endpoints, comma-separated; None: the embedded default"
+    )
+    etcd_binary: Path | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    admin_token: str | None = Field(default=None, repr=False)
+    keepalive: float = Field(default=DEFAULT_KEEPALIVE_SECONDS, gt=0)
+    history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1)
+    store_timeout: float = Field(
+        default=DEFAULT_STORE_TIMEOUT_SECONDS,
+        gt=0,
+        description="seconds before a store call is given up and answered 503",
+    )
+    key_prefix: str = Field(default="/configsvc/", description="etcd key prefix of this service")
+
+    def etcd_endpoints(self) -> list[str]:
+        """The `--etcd` endpoints as a list (empty for the embedded default)."""
+        if not self.etcd:
+            return []
+        return [e.strip() for e in self.etcd.split(",") if e.strip()]

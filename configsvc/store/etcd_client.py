@@ -1,0 +1,181 @@
+"""A thin layer over aetcd: connection options, deadlines, and error mapping.
+
+aetcd's high-level methods drop parts of etcd's answers (range limits, response headers of
+transactions), so reads and transactions go through its gRPC stubs here, on its connection.
+Every call has a deadline; any transport failure becomes `StoreUnavailable` (503), so that a
+dead or frozen etcd never hangs a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aetcd
+import aetcd.exceptions
+from aetcd import rpc
+
+from configsvc.errors import PayloadTooLarge, StoreUnavailable
+
+GRPC_OPTIONS: dict[str, Any] = {
+    # Notice a frozen etcd (SIGSTOP, network partition) in seconds, not minutes.
+    "grpc.keepalive_time_ms": 5000,
+    "grpc.keepalive_timeout_ms": 2000,
+    "grpc.http2.ping_timeout_ms": 2000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.max_pings_without_data": 0,
+    # Come back quickly once etcd is up again (gRPC's default backoff grows to 120 s).
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.min_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 2000,
+    # A namespace of many large documents is one range answer.
+    "grpc.max_receive_message_length": 256 * 1024 * 1024,
+    "grpc.max_send_message_length": 8 * 1024 * 1024,
+}
+
+
+def grpc_target(endpoints: Sequence[str]) -> tuple[str, int]:
+    """The (host, port) to give aetcd for one or several `http://host:port` endpoints.
+
+    aetcd joins them as `host:port`; several endpoints become one gRPC `ipv4:` target
+    (`ipv4:a:1,b:2,c:3`), so the channel fails over between members by itself.
+    """
+    if not endpoints:
+        raise ValueError("no etcd endpoint given")
+    hosts: list[tuple[str, int]] = []
+    for endpoint in endpoints:
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        if parts.hostname is None:
+            raise ValueError(f"not an etcd endpoint: {endpoint!r}")
+        hosts.append((parts.hostname, parts.port or 2379))
+    if len(hosts) == 1:
+        return hosts[0]
+    addresses = [(_resolve_ipv4(host), port) for host, port in hosts]
+    joined = ",".join(f"{host}:{port}" for host, port in addresses[:-1])
+    last_host, last_port = addresses[-1]
+    return f"ipv4:{joined},{last_host}", last_port
+
+
+def _resolve_ipv4(host: str) -> str:
+    try:
+        ipaddress.IPv4Address(host)
+        return host
+    except ValueError:
+        return socket.gethostbyname(host)
+
+
+class EtcdKV:
+    """Range reads, transactions and watches on one etcd cluster, each under a deadline."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
+        host, port = grpc_target(endpoints)
+        self.timeout = timeout
+        self.client = aetcd.Client(
+            host=host,
+            port=port,
+            timeout=int(max(1, timeout)),
+            options=GRPC_OPTIONS,
+            connect_wait_timeout=int(max(1, timeout)),
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _call(self, method: str, request: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.connect()
+                stub = self.client.kvstub
+                return await getattr(stub, method)(
+                    request, timeout=self.timeout, metadata=self.client.metadata
+                )
+        except TimeoutError:
+            raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
+        except rpc.AioRpcError as exc:
+            details = exc.details() or ""
+            if "request is too large" in details:
+                raise PayloadTooLarge("the write is over etcd's request size limit") from None
+            raise StoreUnavailable(f"etcd unavailable: {exc.code().name}") from None
+        except aetcd.exceptions.ClientError as exc:
+            raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
+
+    async def range(
+        self,
+        key: bytes,
+        range_end: bytes | None = None,
+        *,
+        limit: int = 0,
+        descending: bool = False,
+        keys_only: bool = False,
+    ) -> Any:
+        """A linearizable range read; returns etcd's RangeResponse (header, kvs)."""
+        request = rpc.RangeRequest(key=key, limit=limit, keys_only=keys_only)
+        if range_end is not None:
+            request.range_end = range_end
+        if descending:
+            request.sort_order = rpc.RangeRequest.DESCEND
+            request.sort_target = rpc.RangeRequest.KEY
+        return await self._call("Range", request)
+
+    async def txn(
+        self,
+        compare: Sequence[Any],
+        success: Sequence[Any],
+        failure: Sequence[Any] = (),
+    ) -> Any:
+        """One transaction; returns etcd's TxnResponse (succeeded, header, responses)."""
+        request = rpc.TxnRequest(compare=list(compare), success=list(success), failure=list(failure))
+        return await self._call("Txn", request)
+
+    async def status(self) -> int:
+        """The store's current revision (a cheap linearizable read)."""
+        response = await self.range(b"\0", limit=1, keys_only=True)
+        revision: int = response.header.revision
+        return revision
+
+    async def compact(self, revision: int) -> None:
+        """Compact etcd's MVCC history up to `revision` (tests and maintenance)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.compact(revision, physical=True)
+        except (TimeoutError, aetcd.exceptions.ClientError) as exc:
+            raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The end of the key range that holds every key starting with `prefix`."""
+    end = bytearray(prefix)
+    for i in reversed(range(len(end))):
+        if end[i] < 0xFF:
+            end[i] += 1
+            return bytes(end[: i + 1])
+    return b"\0"
+
+
+def put_op(key: bytes, value: bytes) -> Any:
+    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))
+
+
+def delete_op(key: bytes, range_end: bytes | None = None) -> Any:
+    request = rpc.DeleteRangeRequest(key=key)
+    if range_end is not None:
+        request.range_end = range_end
+    return rpc.RequestOp(request_delete_range=request)
+
+
+def range_op(key: bytes, range_end: bytes | None = None) -> Any:
+    request = rpc.RangeRequest(key=key)
+    if range_end is not None:
+        request.range_end = range_end
+    return rpc.RequestOp(request_range=request)
+
+
+def mod_revision_is(key: bytes, revision: int) -> Any:
+    """A compare that holds when `key`'s last modification is `revision` (0: key absent)."""
+    return rpc.Compare(
+        key=key, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=revision
+    )

@@ -1,0 +1,321 @@
+"""ConfigStore on etcd: every write is one transaction, guarded by compare-and-set.
+
+A write reads the document and its version counter in one transaction, then commits the
+document, its history record (metadata and spec under separate keys, so listing history never
+reads specs), the version counter and the namespace marker in a second transaction that holds
+only if the version counter has not moved since the read. The counter changes on every put
+and delete, so two writers can never both succeed from the same read, and versions never
+repeat. Unconditional writers retry a lost race; `If-Match` writers get 412.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from configsvc.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    StoreUnavailable,
+)
+from configsvc.store.etcd_client import (
+    EtcdKV,
+    delete_op,
+    mod_revision_is,
+    prefix_end,
+    put_op,
+    range_op,
+)
+from configsvc.store.keys import KeyLayout
+from configsvc.store.records import (
+    Action,
+    Document,
+    HistoryRecord,
+    Listing,
+    NewContent,
+    TokenRecord,
+    WriteResult,
+    dumps,
+    utc_now,
+)
+
+MAX_WRITE_BYTES = 1_300_000
+"""Largest transaction sent to etcd, well under its 1.5 MiB request limit."""
+
+MAX_WRITE_ATTEMPTS = 64
+"""Rounds an unconditional writer retries a lost compare-and-set before answering 503."""
+
+RETRY_PAUSE_MAX = 0.005
+"""Upper bound (seconds) of the random pause between compare-and-set rounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """A document's state read at one revision, as a write needs it."""
+
+    document: Document | None
+    last_version: int
+    guard_revision: int
+
+
+class EtcdConfigStore:
+    """Documents, history and tokens in etcd, under `KeyLayout.prefix`."""
+
+    def __init__(self, kv: EtcdKV, *, history_limit: int, layout: KeyLayout | None = None) -> None:
+        self.kv = kv
+        self.layout = layout or KeyLayout()
+        self.history_limit = history_limit
+
+    async def close(self) -> None:
+        await self.kv.close()
+
+    async def revision(self) -> int:
+        """The store's current revision; raises `StoreUnavailable` if etcd does not answer."""
+        return await self.kv.status()
+
+    # ---- reads -------------------------------------------------------------------------
+
+    async def get(self, ns: str, name: str) -> Document | None:
+        response = await self.kv.range(self.layout.doc(ns, name))
+        if not response.kvs:
+            return None
+        kv = response.kvs[0]
+        return Document.from_stored(ns, name, kv.value, kv.mod_revision)
+
+    async def list(self, ns: str) -> Listing:
+        """The namespace's documents and its ETag revision, read at one revision."""
+        prefix = self.layout.namespace(ns)
+        response = await self.kv.range(prefix, prefix_end(prefix))
+        items: list[Document] = []
+        etag_revision = 0
+        for kv in response.kvs:
+            name = kv.key[len(prefix) :].decode()
+            if name:
+                items.append(Document.from_stored(ns, name, kv.value, kv.mod_revision))
+            else:
+                etag_revision = kv.mod_revision
+        return Listing(ns, response.header.revision, etag_revision, items)
+
+    async def namespace_etag_revision(self, ns: str) -> int:
+        """The namespace marker's revision (0 for a namespace never written)."""
+        response = await self.kv.range(self.layout.namespace(ns), keys_only=True)
+        return response.kvs[0].mod_revision if response.kvs else 0
+
+    async def namespaces(self) -> list[str]:
+        """Namespaces that hold at least one document."""
+        root = self.layout.docs_root()
+        response = await self.kv.range(root, prefix_end(root), keys_only=True)
+        found: set[str] = set()
+        for kv in response.kvs:
+            parsed = self.layout.parse_doc(kv.key)
+            if parsed and parsed[1]:
+                found.add(parsed[0])
+        return sorted(found)
+
+    async def history(self, ns: str, name: str, limit: int = 0) -> list[HistoryRecord]:
+        """History records, newest first; `limit` > 0 caps how many."""
+        prefix = self.layout.history_prefix(ns, name)
+        response = await self.kv.range(prefix, prefix_end(prefix), limit=limit, descending=True)
+        return [
+            HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision) for kv in response.kvs
+        ]
+
+    async def version(self, ns: str, name: str, version: int) -> HistoryRecord | None:
+        """The history record of `version`, with its spec; None if unknown or trimmed."""
+        meta_key = self.layout.history(ns, name, version)
+        spec_key = self.layout.history_spec(ns, name, version)
+        response = await self.kv.txn([], [range_op(meta_key), range_op(spec_key)])
+        meta = response.responses[0].response_range.kvs
+        if not meta:
+            return None
+        record = HistoryRecord.from_stored(ns, name, meta[0].value, meta[0].mod_revision)
+        spec_kvs = response.responses[1].response_range.kvs
+        return dataclasses.replace(record, spec=json.loads(spec_kvs[0].value) if spec_kvs else None)
+
+    # ---- writes ------------------------------------------------------------------------
+
+    async def _read_current(self, ns: str, name: str) -> _Current:
+        doc_key = self.layout.doc(ns, name)
+        version_key = self.layout.version(ns, name)
+        response = await self.kv.txn([], [range_op(doc_key), range_op(version_key)])
+        doc_kvs = response.responses[0].response_range.kvs
+        version_kvs = response.responses[1].response_range.kvs
+        document = (
+            Document.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
+            if doc_kvs
+            else None
+        )
+        last_version = int(version_kvs[0].value) if version_kvs else 0
+        guard = version_kvs[0].mod_revision if version_kvs else 0
+        return _Current(document, last_version, guard)
+
+    def _history_ops(self, record: HistoryRecord) -> list[Any]:
+        ns, name, version = record.namespace, record.name, record.version
+        ops = [put_op(self.layout.history(ns, name, version), record.stored_value())]
+        if record.spec is not None:
+            ops.append(put_op(self.layout.history_spec(ns, name, version), dumps(record.spec)))
+        oldest_kept = version - self.history_limit + 1
+        if oldest_kept > 1:
+            for key_of in (self.layout.history, self.layout.history_spec):
+                start = key_of(ns, name, 0)
+                ops.append(delete_op(start, key_of(ns, name, oldest_kept)))
+        return ops
+
+    async def _commit(self, ns: str, name: str, current: _Current, ops: list[Any]) -> int | None:
+        """Run `ops` if the document has not changed since `current`; the new revision or None."""
+        size = sum(op.ByteSize() for op in ops)
+        if size > MAX_WRITE_BYTES:
+            raise PayloadTooLarge(f"the write is {size} bytes, over the {MAX_WRITE_BYTES} limit")
+        guard = mod_revision_is(self.layout.version(ns, name), current.guard_revision)
+        response = await self.kv.txn([guard], ops)
+        if not response.succeeded:
+            return None
+        revision: int = response.header.revision
+        return revision
+
+    async def put(
+        self,
+        ns: str,
+        name: str,
+        build: Callable[[Document | None], NewContent],
+        *,
+        author: str,
+        action: Action = Action.PUT,
+        if_match: int | None = None,
+        create_only: bool = False,
+        dry_run: bool = False,
+    ) -> WriteResult:
+        """Create or replace a document with what `build` makes of the current one.
+
+        `build` runs against the document as read in each compare-and-set round and may
+        raise (e.g. `ValidationFailed`); nothing is written then. A `Action.PUT` whose kind
+        and spec equal the stored ones writes nothing. `if_match` is the revision the caller
+        read (412 when it is not the current one); `create_only` answers 409 if the document
+        exists. With `dry_run` every check runs and nothing is written.
+        """
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            current = await self._read_current(ns, name)
+            document = current.document
+            if create_only and document is not None:
+                raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
+            if if_match is not None and (document is None or document.revision != if_match):
+                raise PreconditionFailed(
+                    f"{ns}/{name} is at revision "
+                    f"{document.revision if document else 'none (absent)'}, not {if_match}"
+                )
+            content = build(document)
+            if (
+                action is Action.PUT
+                and document is not None
+                and document.kind == content.kind
+                and document.spec == content.spec
+            ):
+                return WriteResult(document, created=False, changed=False)
+            new = Document(
+                namespace=ns,
+                name=name,
+                kind=content.kind,
+                spec=content.spec,
+                version=current.last_version + 1,
+                revision=0,
+                updated_at=utc_now(),
+                updated_by=author,
+                message=content.message,
+            )
+            if dry_run:
+                return WriteResult(new, created=document is None, changed=True)
+            record = HistoryRecord(
+                namespace=ns,
+                name=name,
+                version=new.version,
+                revision=0,
+                action=action,
+                updated_at=new.updated_at,
+                updated_by=author,
+                message=content.message,
+                kind=content.kind,
+                spec=content.spec,
+            )
+            ops = [
+                put_op(self.layout.doc(ns, name), new.stored_value()),
+                put_op(self.layout.version(ns, name), str(new.version).encode()),
+                put_op(self.layout.namespace(ns), b""),
+                *self._history_ops(record),
+            ]
+            revision = await self._commit(ns, name, current, ops)
+            if revision is not None:
+                stored = dataclasses.replace(new, revision=revision)
+                return WriteResult(stored, created=document is None, changed=True)
+            if if_match is not None or create_only:
+                continue  # re-read: the checks above answer 412/409 if the race changed it
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_MAX))  # noqa: S311 - jitter
+        raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
+
+    async def delete(
+        self, ns: str, name: str, *, author: str, if_match: int | None = None
+    ) -> HistoryRecord:
+        """Delete a document; its history stays and its version counter moves on."""
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            current = await self._read_current(ns, name)
+            document = current.document
+            if document is None:
+                raise NotFound(f"no document {ns}/{name}")
+            if if_match is not None and document.revision != if_match:
+                raise PreconditionFailed(
+                    f"{ns}/{name} is at revision {document.revision}, not {if_match}"
+                )
+            record = HistoryRecord(
+                namespace=ns,
+                name=name,
+                version=current.last_version + 1,
+                revision=0,
+                action=Action.DELETE,
+                updated_at=utc_now(),
+                updated_by=author,
+                message=None,
+                kind=document.kind,
+                spec=None,
+            )
+            ops = [
+                delete_op(self.layout.doc(ns, name)),
+                put_op(self.layout.version(ns, name), str(record.version).encode()),
+                put_op(self.layout.namespace(ns), b""),
+                *self._history_ops(record),
+            ]
+            revision = await self._commit(ns, name, current, ops)
+            if revision is not None:
+                return dataclasses.replace(record, revision=revision)
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_MAX))  # noqa: S311 - jitter
+        raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
+
+    # ---- tokens ------------------------------------------------------------------------
+
+    async def get_token(self, name: str) -> TokenRecord | None:
+        response = await self.kv.range(self.layout.token(name))
+        return TokenRecord.from_stored(response.kvs[0].value) if response.kvs else None
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        root = self.layout.tokens_root()
+        response = await self.kv.range(root, prefix_end(root))
+        return [TokenRecord.from_stored(kv.value) for kv in response.kvs]
+
+    async def create_token(self, record: TokenRecord) -> None:
+        """Store a new token; 409 if one of that name exists."""
+        key = self.layout.token(record.name)
+        response = await self.kv.txn([mod_revision_is(key, 0)], [put_op(key, record.stored_value())])
+        if not response.succeeded:
+            raise Conflict(f"a token named {record.name!r} exists")
+
+    async def delete_token(self, name: str) -> None:
+        """Revoke a token; 404 if there is none of that name."""
+        key = self.layout.token(name)
+        response = await self.kv.txn([], [delete_op(key)])
+        if not response.responses[0].response_delete_range.deleted:
+            raise NotFound(f"no token named {name!r}")

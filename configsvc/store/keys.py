@@ -1,0 +1,75 @@
+"""The etcd key layout, under one prefix (`/configsvc/` by default).
+
+    {prefix}doc/{ns}/             namespace marker: touched by every put and delete in the
+                                  namespace, so its mod_revision is the namespace's ETag; it
+                                  sorts first in the namespace's range, so one range read gives
+                                  the documents and the ETag at one revision
+    {prefix}doc/{ns}/{name}       the current document (absent once deleted)
+    {prefix}ver/{ns}/{name}       the last version ever given to the document; survives delete,
+                                  so versions never repeat; every write changes it, which makes
+                                  its mod_revision the compare-and-set guard of the document
+    {prefix}hist/{ns}/{name}/{v}  one history record per version (metadata), zero-padded so
+                                  keys sort by version; records outlive etcd compaction
+    {prefix}hspec/{ns}/{name}/{v} the spec of that version (puts and rollbacks), apart from
+                                  the metadata so that listing history never reads specs
+    {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
+
+Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+"""Namespaces, document names and token names."""
+
+VERSION_DIGITS = 12
+
+
+def is_valid_name(value: str) -> bool:
+    return NAME_PATTERN.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """Builds and parses the keys of one service's data in etcd."""
+
+    prefix: str = "/configsvc/"
+
+    def docs_root(self) -> bytes:
+        return f"{self.prefix}doc/".encode()
+
+    def namespace(self, ns: str) -> bytes:
+        """The namespace's range prefix; the key itself is the namespace marker."""
+        return f"{self.prefix}doc/{ns}/".encode()
+
+    def doc(self, ns: str, name: str) -> bytes:
+        return f"{self.prefix}doc/{ns}/{name}".encode()
+
+    def version(self, ns: str, name: str) -> bytes:
+        return f"{self.prefix}ver/{ns}/{name}".encode()
+
+    def history_prefix(self, ns: str, name: str) -> bytes:
+        return f"{self.prefix}hist/{ns}/{name}/".encode()
+
+    def history(self, ns: str, name: str, version: int) -> bytes:
+        return self.history_prefix(ns, name) + f"{version:0{VERSION_DIGITS}d}".encode()
+
+    def history_spec(self, ns: str, name: str, version: int) -> bytes:
+        return f"{self.prefix}hspec/{ns}/{name}/{version:0{VERSION_DIGITS}d}".encode()
+
+    def token(self, name: str) -> bytes:
+        return f"{self.prefix}tok/{name}".encode()
+
+    def tokens_root(self) -> bytes:
+        return f"{self.prefix}tok/".encode()
+
+    def parse_doc(self, key: bytes) -> tuple[str, str] | None:
+        """`(namespace, name)` of a document key; `(namespace, "")` for a namespace marker."""
+        root = self.docs_root()
+        if not key.startswith(root):
+            return None
+        ns, sep, name = key[len(root) :].decode().partition("/")
+        return (ns, name) if sep else None

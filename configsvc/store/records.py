@@ -1,0 +1,236 @@
+"""What the store keeps and returns: documents, history records, tokens, write results."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utc_now() -> str:
+    """The current time as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T01:02:03.456Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact, key-sorted JSON: equal values give equal bytes."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+class Action(enum.StrEnum):
+    PUT = "put"
+    DELETE = "delete"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A config document as stored, with the metadata the service adds."""
+
+    namespace: str
+    name: str
+    kind: str
+    spec: dict[str, Any]
+    version: int
+    revision: int
+    updated_at: str
+    updated_by: str
+    message: str | None = None
+
+    def stored_value(self) -> bytes:
+        """The etcd value of the document key (the revision is the key's mod_revision)."""
+        return dumps(
+            {
+                "kind": self.kind,
+                "spec": self.spec,
+                "version": self.version,
+                "updated_at": self.updated_at,
+                "updated_by": self.updated_by,
+                "message": self.message,
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> Document:
+        data = json.loads(value)
+        return cls(
+            namespace=ns,
+            name=name,
+            kind=data["kind"],
+            spec=data["spec"],
+            version=data["version"],
+            revision=revision,
+            updated_at=data["updated_at"],
+            updated_by=data["updated_by"],
+            message=data.get("message"),
+        )
+
+    def to_json(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The wire form; `spec` replaces the stored spec (e.g. with secrets masked)."""
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "kind": self.kind,
+            "spec": self.spec if spec is None else spec,
+            "message": self.message,
+            "version": self.version,
+            "revision": self.revision,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One version of a document: a put, a rollback (with the spec) or a delete (without).
+
+    `kind` of a delete is the kind of the document it deleted.
+    """
+
+    namespace: str
+    name: str
+    version: int
+    revision: int
+    action: Action
+    updated_at: str
+    updated_by: str
+    message: str | None
+    kind: str | None
+    spec: dict[str, Any] | None
+
+    def stored_value(self) -> bytes:
+        return dumps(
+            {
+                "version": self.version,
+                "action": self.action.value,
+                "updated_at": self.updated_at,
+                "updated_by": self.updated_by,
+                "message": self.message,
+                "kind": self.kind,
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> HistoryRecord:
+        """The record from its metadata value; its spec is stored apart and left None here."""
+        data = json.loads(value)
+        return cls(
+            namespace=ns,
+            name=name,
+            version=data["version"],
+            revision=revision,
+            action=Action(data["action"]),
+            updated_at=data["updated_at"],
+            updated_by=data["updated_by"],
+            message=data.get("message"),
+            kind=data.get("kind"),
+            spec=None,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The history row of the REST API (no spec)."""
+        return {
+            "version": self.version,
+            "revision": self.revision,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "message": self.message,
+            "action": self.action.value,
+            "kind": self.kind,
+        }
+
+    def document(self) -> Document | None:
+        """The document as it was at this version; None for a delete."""
+        if self.kind is None or self.spec is None:
+            return None
+        return Document(
+            namespace=self.namespace,
+            name=self.name,
+            kind=self.kind,
+            spec=self.spec,
+            version=self.version,
+            revision=self.revision,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
+            message=self.message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The documents of a namespace at one store revision."""
+
+    namespace: str
+    revision: int
+    etag_revision: int
+    items: list[Document]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a put did: `created` a new document, `changed` it, or neither (equal content)."""
+
+    document: Document
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewContent:
+    """What a writer wants stored: computed against the current document by the caller."""
+
+    kind: str
+    spec: dict[str, Any]
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """An API token as stored: never the secret itself, only its sha256."""
+
+    name: str
+    role: str
+    namespaces: tuple[str, ...]
+    secrets: bool
+    sha256: str
+    created_at: str
+    created_by: str
+
+    def stored_value(self) -> bytes:
+        return dumps(
+            {
+                "name": self.name,
+                "role": self.role,
+                "namespaces": list(self.namespaces),
+                "secrets": self.secrets,
+                "sha256": self.sha256,
+                "created_at": self.created_at,
+                "created_by": self.created_by,
+            }
+        )
+
+    @classmethod
+    def from_stored(cls, value: bytes) -> TokenRecord:
+        data = json.loads(value)
+        return cls(
+            name=data["name"],
+            role=data["role"],
+            namespaces=tuple(data["namespaces"]),
+            secrets=bool(data["secrets"]),
+            sha256=data["sha256"],
+            created_at=data["created_at"],
+            created_by=data["created_by"],
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The listing form: everything but the hash."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "namespaces": list(self.namespaces),
+            "secrets": self.secrets,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
