@@ -1,4 +1,4 @@
-"""The kinds a service knows: look one up, validate a spec, mask and restore secrets, JSON Schema."""
+"""The kinds a service knows: look one up, validate a spec, mask secrets, give JSON Schema."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
 from pydantic import BaseModel, ValidationError
 
 from configsvc.errors import NotFound, ValidationFailed
-from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
 
 WILDCARD = "*"
 """In a secret path: every key of a dict or every item of a list."""

@@ -128,7 +128,9 @@ class EtcdKV:
         failure: Sequence[Any] = (),
     ) -> Any:
         """One transaction; returns etcd's TxnResponse (succeeded, header, responses)."""
-        request = rpc.TxnRequest(compare=list(compare), success=list(success), failure=list(failure))
+        request = rpc.TxnRequest(
+            compare=list(compare), success=list(success), failure=list(failure)
+        )
         return await self._call("Txn", request)
 
     async def status(self) -> int:

@@ -52,6 +52,9 @@ MAX_WRITE_BYTES = 1_300_000
 MAX_WRITE_ATTEMPTS = 64
 """Rounds an unconditional writer retries a lost compare-and-set before answering 503."""
 
+ANY_REVISION = -1
+"""`if_match` value of `If-Match: *`: the document must exist, at any revision."""
+
 RETRY_PAUSE_MAX = 0.005
 """Upper bound (seconds) of the random pause between compare-and-set rounds."""
 
@@ -89,7 +92,7 @@ class EtcdConfigStore:
         kv = response.kvs[0]
         return Document.from_stored(ns, name, kv.value, kv.mod_revision)
 
-    async def list(self, ns: str) -> Listing:
+    async def list_namespace(self, ns: str) -> Listing:
         """The namespace's documents and its ETag revision, read at one revision."""
         prefix = self.layout.namespace(ns)
         response = await self.kv.range(prefix, prefix_end(prefix))
@@ -205,7 +208,7 @@ class EtcdConfigStore:
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
-            if if_match is not None and (document is None or document.revision != if_match):
+            if not _matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision "
                     f"{document.revision if document else 'none (absent)'}, not {if_match}"
@@ -267,7 +270,7 @@ class EtcdConfigStore:
             document = current.document
             if document is None:
                 raise NotFound(f"no document {ns}/{name}")
-            if if_match is not None and document.revision != if_match:
+            if not _matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision {document.revision}, not {if_match}"
                 )
@@ -309,7 +312,9 @@ class EtcdConfigStore:
     async def create_token(self, record: TokenRecord) -> None:
         """Store a new token; 409 if one of that name exists."""
         key = self.layout.token(record.name)
-        response = await self.kv.txn([mod_revision_is(key, 0)], [put_op(key, record.stored_value())])
+        response = await self.kv.txn(
+            [mod_revision_is(key, 0)], [put_op(key, record.stored_value())]
+        )
         if not response.succeeded:
             raise Conflict(f"a token named {record.name!r} exists")
 
@@ -319,3 +324,12 @@ class EtcdConfigStore:
         response = await self.kv.txn([], [delete_op(key)])
         if not response.responses[0].response_delete_range.deleted:
             raise NotFound(f"no token named {name!r}")
+
+
+def _matches(document: Document | None, if_match: int | None) -> bool:
+    """Whether the `If-Match` precondition holds for `document` (None: no precondition)."""
+    if if_match is None:
+        return True
+    if document is None:
+        return False
+    return if_match in (ANY_REVISION, document.revision)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-SECRET_MARK = "x-configsvc-secret"
+SECRET_MARK = "x-configsvc-secret"  # noqa: S105 - a schema key
 """JSON Schema key set to true on fields that hold secrets (masked as `****`)."""
 
 MASK = "****"
@@ -38,5 +38,7 @@ def field_error(loc: tuple[str | int, ...], message: str, value: Any) -> Validat
     Raised from a model validator, it keeps the field path, so that a cross-field rule is
     reported at the field that breaks it (`["spec", "default"]`), not at the whole model.
     """
-    detail = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+    detail = InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=loc, input=value
+    )
     return ValidationError.from_exception_data("spec", [detail])

@@ -1,0 +1,263 @@
+"""`/v1/configs`: read, write, delete, history, versions and rollback of documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from configsvc.api.deps import Services, principal, services
+from configsvc.api.http import (
+    check_name,
+    etag,
+    etag_matches,
+    json_response,
+    parse_if_match,
+    read_json_body,
+    require_object,
+)
+from configsvc.auth import Principal, Role
+from configsvc.errors import BadRequest, NotFound, ValidationFailed
+from configsvc.store.records import Action, Document, HistoryRecord, NewContent
+
+router = APIRouter(prefix="/v1", tags=["configs"])
+
+MAX_MESSAGE_LENGTH = 1000
+
+Caller = Annotated[Principal, Depends(principal)]
+App = Annotated[Services, Depends(services)]
+
+
+class DocumentIn(BaseModel):
+    """The body of a PUT. Fields the service sets are accepted and ignored, so that a
+    document read with GET can be edited and written back as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str | None = None
+    name: str | None = None
+    kind: str
+    spec: dict[str, Any]
+    message: str | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
+    version: int | None = None
+    revision: int | None = None
+    updated_at: str | None = None
+    updated_by: str | None = None
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_version: int = Field(ge=1)
+    message: str | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
+
+
+def _parse(model: type[BaseModel], body: Any) -> Any:
+    try:
+        return model.model_validate(require_object(body))
+    except ValidationError as exc:
+        details = [
+            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ValidationFailed("the body is not a valid request", details) from None
+
+
+def document_json(app: App, caller: Principal, document: Document) -> dict[str, Any]:
+    """The wire form of `document`, secrets masked unless the caller may read them."""
+    if caller.secrets:
+        return document.to_json()
+    kind = app.registry.find(document.kind)
+    return document.to_json(kind.mask(document.spec) if kind else None)
+
+
+def _names(ns: str, name: str | None = None) -> None:
+    check_name(ns, "namespace")
+    if name is not None:
+        check_name(name, "name")
+
+
+@router.get("/namespaces", summary="Namespaces that hold documents (those the token may see)")
+async def list_namespaces(app: App, caller: Caller) -> Response:
+    caller.require(Role.READER)
+    found = [ns for ns in await app.store.namespaces() if caller.may_access(ns)]
+    return json_response({"items": found})
+
+
+@router.get("/configs/{ns}", summary="The documents of a namespace")
+async def list_configs(
+    ns: str,
+    app: App,
+    caller: Caller,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _names(ns)
+    caller.require(Role.READER, ns)
+    if if_none_match:
+        marker = await app.store.namespace_etag_revision(ns)
+        if etag_matches(if_none_match, marker):
+            return Response(status_code=304, headers={"ETag": etag(marker)})
+    listing = await app.store.list_namespace(ns)
+    body = {
+        "namespace": ns,
+        "revision": listing.revision,
+        "items": [document_json(app, caller, doc) for doc in listing.items],
+    }
+    return json_response(body, headers={"ETag": etag(listing.etag_revision)})
+
+
+@router.get("/configs/{ns}/{name}", summary="One document")
+async def get_config(
+    ns: str,
+    name: str,
+    app: App,
+    caller: Caller,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _names(ns, name)
+    caller.require(Role.READER, ns)
+    document = await app.store.get(ns, name)
+    if document is None:
+        raise NotFound(f"no document {ns}/{name}")
+    headers = {"ETag": etag(document.revision)}
+    if etag_matches(if_none_match, document.revision):
+        return Response(status_code=304, headers=headers)
+    return json_response(document_json(app, caller, document), headers=headers)
+
+
+@router.put("/configs/{ns}/{name}", summary="Create or replace a document")
+async def put_config(
+    ns: str,
+    name: str,
+    request: Request,
+    app: App,
+    caller: Caller,
+    dry_run: bool = False,
+    if_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _names(ns, name)
+    caller.require(Role.WRITER, ns)
+    expected_revision = parse_if_match(if_match)
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise BadRequest("on a PUT, If-None-Match must be * (create only)")
+    body: DocumentIn = _parse(DocumentIn, await read_json_body(request))
+    if body.namespace not in (None, ns) or body.name not in (None, name):
+        raise BadRequest(f"the body names {body.namespace}/{body.name} but the path is {ns}/{name}")
+    kind = app.registry.find(body.kind)
+    if kind is None:
+        raise ValidationFailed(
+            f"unknown kind {body.kind!r}",
+            [{"loc": ["kind"], "msg": f"known kinds: {', '.join(app.registry.names())}"}],
+        )
+    spec = kind.validate(body.spec)
+
+    def build(current: Document | None) -> NewContent:
+        stored = current.spec if current is not None and current.kind == kind.name else None
+        return NewContent(kind.name, kind.restore_masked(spec, stored), body.message)
+
+    with app.metrics.store_seconds.labels("put").time():
+        result = await app.store.put(
+            ns,
+            name,
+            build,
+            author=caller.name,
+            if_match=expected_revision,
+            create_only=if_none_match is not None,
+            dry_run=dry_run,
+        )
+    payload = document_json(app, caller, result.document)
+    if dry_run:
+        payload = {**payload, "revision": None, "dry_run": True}
+    headers = {} if dry_run else {"ETag": etag(result.document.revision)}
+    return json_response(payload, status=201 if result.created else 200, headers=headers)
+
+
+@router.delete("/configs/{ns}/{name}", summary="Delete a document (its history is kept)")
+async def delete_config(
+    ns: str,
+    name: str,
+    app: App,
+    caller: Caller,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    _names(ns, name)
+    caller.require(Role.WRITER, ns)
+    with app.metrics.store_seconds.labels("delete").time():
+        record = await app.store.delete(
+            ns, name, author=caller.name, if_match=parse_if_match(if_match)
+        )
+    return json_response({"namespace": ns, "name": name, "deleted": True, **record.summary()})
+
+
+@router.get("/configs/{ns}/{name}/history", summary="Versions of a document, newest first")
+async def history(
+    ns: str,
+    name: str,
+    app: App,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=100_000)] | None = None,
+) -> Response:
+    _names(ns, name)
+    caller.require(Role.READER, ns)
+    records = await app.store.history(ns, name, limit or 0)
+    if not records:
+        raise NotFound(f"no history for {ns}/{name}")
+    return json_response(
+        {"namespace": ns, "name": name, "items": [record.summary() for record in records]}
+    )
+
+
+@router.get("/configs/{ns}/{name}/versions/{version}", summary="A document as it was")
+async def get_version(ns: str, name: str, version: int, app: App, caller: Caller) -> Response:
+    _names(ns, name)
+    caller.require(Role.READER, ns)
+    record = await _version_record(app, ns, name, version)
+    document = record.document()
+    if document is None:
+        raise NotFound(f"version {version} of {ns}/{name} is a deletion")
+    body = document_json(app, caller, document)
+    return json_response({**body, "action": record.action.value})
+
+
+async def _version_record(app: App, ns: str, name: str, version: int) -> HistoryRecord:
+    record = await app.store.version(ns, name, version) if version >= 1 else None
+    if record is None:
+        raise NotFound(f"no version {version} of {ns}/{name} (unknown or past the history limit)")
+    return record
+
+
+@router.post("/configs/{ns}/{name}/rollback", summary="Write a new version equal to an old one")
+async def rollback(ns: str, name: str, request: Request, app: App, caller: Caller) -> Response:
+    _names(ns, name)
+    caller.require(Role.WRITER, ns)
+    body: RollbackIn = _parse(RollbackIn, await read_json_body(request))
+    record = await _version_record(app, ns, name, body.to_version)
+    old = record.document()
+    if old is None:
+        raise ValidationFailed(
+            f"version {body.to_version} of {ns}/{name} is a deletion; roll back to a put",
+            [{"loc": ["to_version"], "msg": "names a deletion"}],
+        )
+    kind = app.registry.find(old.kind)
+    if kind is None:
+        raise ValidationFailed(
+            f"version {body.to_version} has kind {old.kind!r}, which this service no longer knows",
+            [{"loc": ["kind"], "msg": "unknown kind"}],
+        )
+    spec = kind.validate(old.spec)
+    message = body.message or f"rollback to version {body.to_version}"
+    with app.metrics.store_seconds.labels("rollback").time():
+        result = await app.store.put(
+            ns,
+            name,
+            lambda _current: NewContent(kind.name, spec, message),
+            author=caller.name,
+            action=Action.ROLLBACK,
+        )
+    return json_response(
+        {**document_json(app, caller, result.document), "rolled_back_to": body.to_version},
+        status=201 if result.created else 200,
+        headers={"ETag": etag(result.document.revision)},
+    )

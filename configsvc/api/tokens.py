@@ -1,0 +1,70 @@
+"""`/v1/tokens`: create, list and revoke API tokens (admin only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from configsvc.api.configs import _parse
+from configsvc.api.deps import Services, principal, services
+from configsvc.api.http import check_name, json_response, read_json_body
+from configsvc.auth import ADMIN_NAME, Principal, Role, hash_secret, new_token, validate_patterns
+from configsvc.errors import Conflict
+from configsvc.store.records import TokenRecord, utc_now
+
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+
+Caller = Annotated[Principal, Depends(principal)]
+App = Annotated[Services, Depends(services)]
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    role: Role
+    namespaces: list[str] = Field(min_length=1)
+    secrets: bool = False
+
+    @field_validator("namespaces")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        return list(validate_patterns(value))
+
+
+@router.post("", summary="Create a token; the answer holds the token, shown this once")
+async def create_token(request: Request, app: App, caller: Caller) -> Response:
+    caller.require(Role.ADMIN)
+    body: TokenIn = _parse(TokenIn, await read_json_body(request))
+    check_name(body.name, "name")
+    if body.name == ADMIN_NAME:
+        raise Conflict("the name 'admin' is the service's own admin token")
+    token = new_token(body.name)
+    record = TokenRecord(
+        name=body.name,
+        role=body.role.value,
+        namespaces=tuple(body.namespaces),
+        secrets=body.secrets,
+        sha256=hash_secret(token),
+        created_at=utc_now(),
+        created_by=caller.name,
+    )
+    await app.store.create_token(record)
+    return json_response({**record.public(), "token": token}, status=201)
+
+
+@router.get("", summary="List tokens (never their secrets)")
+async def list_tokens(app: App, caller: Caller) -> Response:
+    caller.require(Role.ADMIN)
+    records = await app.store.list_tokens()
+    return json_response({"items": [record.public() for record in records]})
+
+
+@router.delete("/{name}", summary="Revoke a token; it stops working at once everywhere")
+async def revoke_token(name: str, app: App, caller: Caller) -> Response:
+    caller.require(Role.ADMIN)
+    check_name(name, "name")
+    await app.store.delete_token(name)
+    return json_response({"name": name, "revoked": True})

@@ -1,0 +1,124 @@
+"""Tokens, roles and namespace patterns.
+
+The admin token comes from the settings (`CONFIGSVC_ADMIN_TOKEN` or `<data-dir>/admin.token`);
+every other token is created through the API and stored in etcd as a sha256 hash. A token
+reads `cst.<name>.<secret>`: the name finds the record, the secret's hash is compared in
+constant time. Tokens are looked up in etcd on every request, so a revoked token stops
+working at once on every service instance.
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from configsvc.errors import Forbidden, Unauthorized
+from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.keys import is_valid_name
+from configsvc.store.records import TokenRecord
+
+ADMIN_NAME = "admin"
+TOKEN_PREFIX = "cst"  # noqa: S105 - a label, not a secret
+SECRET_BYTES = 32
+NAMESPACE_PATTERN = re.compile(r"^[a-z0-9._*-]{1,63}$")
+
+
+class Role(enum.StrEnum):
+    """`reader` reads and watches; `writer` also writes; `admin` also manages tokens."""
+
+    READER = "reader"
+    WRITER = "writer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+
+_RANKS = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a token's name, role, namespace patterns and secret permission."""
+
+    name: str
+    role: Role
+    namespaces: tuple[str, ...]
+    secrets: bool
+
+    def may_access(self, ns: str) -> bool:
+        """True when one of the token's namespace patterns matches `ns`."""
+        return any(fnmatch.fnmatchcase(ns, pattern) for pattern in self.namespaces)
+
+    def require(self, role: Role, ns: str | None = None) -> None:
+        """Raise `Forbidden` unless the token has `role` (or higher) and may touch `ns`."""
+        if self.role.rank < role.rank:
+            raise Forbidden(f"token {self.name!r} has role {self.role.value}; {role.value} needed")
+        if ns is not None and not self.may_access(ns):
+            raise Forbidden(f"token {self.name!r} may not access namespace {ns!r}")
+
+
+def hash_secret(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(name: str) -> str:
+    """A fresh token for `name`: `cst.<name>.<43 url-safe characters>`."""
+    return f"{TOKEN_PREFIX}.{name}.{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
+def token_name(token: str) -> str | None:
+    """The token name a `cst.<name>.<secret>` token carries, or None for other forms."""
+    prefix, sep, rest = token.partition(".")
+    name, sep2, secret = rest.rpartition(".")
+    if prefix != TOKEN_PREFIX or not sep or not sep2 or not secret:
+        return None
+    return name if is_valid_name(name) else None
+
+
+def validate_patterns(patterns: list[str]) -> tuple[str, ...]:
+    """Namespace patterns as stored; each is a namespace name with `*` wildcards."""
+    bad = [p for p in patterns if not NAMESPACE_PATTERN.fullmatch(p)]
+    if bad or not patterns:
+        raise ValueError("namespace patterns are names with * wildcards, e.g. prod, team-a-*, *")
+    return tuple(patterns)
+
+
+class Authenticator:
+    """Turns a bearer token into a `Principal`, or refuses it with 401."""
+
+    def __init__(self, store: EtcdConfigStore, admin_token: str) -> None:
+        self._store = store
+        self._admin_hash = hash_secret(admin_token).encode()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        token = _bearer(authorization)
+        presented = hash_secret(token).encode()
+        if hmac.compare_digest(presented, self._admin_hash):
+            return Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
+        name = token_name(token)
+        if name is None:
+            raise Unauthorized("invalid token")
+        record = await self._store.get_token(name)
+        if record is None or not hmac.compare_digest(presented, record.sha256.encode()):
+            raise Unauthorized("invalid token")
+        return principal_of(record)
+
+
+def principal_of(record: TokenRecord) -> Principal:
+    return Principal(record.name, Role(record.role), record.namespaces, record.secrets)
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing token: send Authorization: Bearer <token>")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+    return token.strip()
