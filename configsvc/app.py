@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from configsvc.api import configs, health, tokens
 from configsvc.api.deps import Services
+from configsvc.api.watch import WATCH_PATH, Receive, Scope, Send, handle_watch
 from configsvc.auth import Authenticator
 from configsvc.errors import ApiError, BadRequest
+from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
@@ -28,7 +31,33 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               415: "unsupported_media_type"}  # fmt: skip
 
 
-def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> FastAPI:
+class ConfigsvcApp(FastAPI):
+    """FastAPI, with `GET /v1/watch` taken before the middleware stack.
+
+    Watch streams are long-lived and carry the hot path of pushes; they are served by a lean
+    ASGI handler that writes to the connection directly (see `configsvc.api.watch`).
+    """
+
+    fanout: Fanout | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == WATCH_PATH
+            and scope["method"] == "GET"
+            and self.fanout is not None
+        ):
+            await handle_watch(scope, receive, send, self.state.services, self.fanout)
+            return
+        await super().__call__(scope, receive, send)
+
+    def close_streams(self) -> None:
+        """End every open watch stream now (called when shutdown begins)."""
+        if self.fanout is not None:
+            self.fanout.close_all("shutdown")
+
+
+def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> ConfigsvcApp:
     """The app for etcd at `endpoints`; it connects in its lifespan and closes on shutdown.
 
     `settings.admin_token` must be set (see `configsvc.server.ensure_admin_token`).
@@ -40,21 +69,30 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert isinstance(app, ConfigsvcApp)
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         store = EtcdConfigStore(kv, history_limit=settings.history_limit)
+        registry = KindRegistry()
         app.state.services = Services(
             settings=settings,
             store=store,
-            registry=KindRegistry(),
+            registry=registry,
             auth=Authenticator(store, admin_token),
             metrics=metrics,
         )
+        fanout = Fanout(
+            kv, store.layout, registry, metrics, FanoutOptions(keepalive=settings.keepalive)
+        )
+        fanout.start()
+        app.fanout = fanout
         try:
             yield
         finally:
+            app.fanout = None
+            await fanout.stop()
             await store.close()
 
-    app = FastAPI(
+    app = ConfigsvcApp(
         title="configsvc",
         version="1.0",
         summary="Hot-reloading configuration for services that call LLMs",
@@ -63,9 +101,34 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> FastAPI:
     app.include_router(health.router)
     app.include_router(configs.router)
     app.include_router(tokens.router)
+    _document_watch_route(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     return app
+
+
+def _document_watch_route(app: ConfigsvcApp) -> None:
+    """List `GET /v1/watch` in the OpenAPI docs; requests are served by the same handler."""
+
+    class WatchResponse(Response):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            services = app.state.services
+            if app.fanout is None:
+                raise RuntimeError("the app is not started")
+            await handle_watch(scope, receive, send, services, app.fanout)
+
+    @app.get(
+        WATCH_PATH,
+        tags=["watch"],
+        summary="Server-Sent Events: snapshot, put and delete events of the namespaces",
+        response_class=WatchResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def watch(
+        namespace: Annotated[list[str], Query(description="namespaces to watch")],
+        since: Annotated[int | None, Query(ge=0, description="resume after this revision")] = None,
+    ) -> WatchResponse:
+        return WatchResponse()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -133,6 +133,18 @@ class EtcdKV:
         )
         return await self._call("Txn", request)
 
+    async def watch_prefix(self, prefix: bytes, start_revision: int) -> Any:
+        """An aetcd watch of every key under `prefix`, from `start_revision` (never 0).
+
+        Iterating it raises `aetcd.exceptions.ConnectionFailedError` when etcd goes away and
+        `RevisionCompactedError` when `start_revision` is compacted; the caller re-watches.
+        """
+        if start_revision < 1:
+            raise ValueError("watch from an explicit revision; 0 means 'now' to etcd")
+        async with asyncio.timeout(self.timeout):
+            await self.client.connect()
+            return await self.client.watch_prefix(prefix, start_revision=start_revision)
+
     async def status(self) -> int:
         """The store's current revision (a cheap linearizable read)."""
         response = await self.range(b"\0", limit=1, keys_only=True)
@@ -169,8 +181,9 @@ def delete_op(key: bytes, range_end: bytes | None = None) -> Any:
     return rpc.RequestOp(request_delete_range=request)
 
 
-def range_op(key: bytes, range_end: bytes | None = None) -> Any:
-    request = rpc.RangeRequest(key=key)
+def range_op(key: bytes, range_end: bytes | None = None, *, min_mod_revision: int = 0) -> Any:
+    """A range read inside a transaction; `min_mod_revision` keeps keys changed since then."""
+    request = rpc.RangeRequest(key=key, min_mod_revision=min_mod_revision)
     if range_end is not None:
         request.range_end = range_end
     return rpc.RequestOp(request_range=request)

@@ -57,6 +57,18 @@ class KeyLayout:
     def history(self, ns: str, name: str, version: int) -> bytes:
         return self.history_prefix(ns, name) + f"{version:0{VERSION_DIGITS}d}".encode()
 
+    def history_root(self, ns: str) -> bytes:
+        """The range prefix of every history record of a namespace."""
+        return f"{self.prefix}hist/{ns}/".encode()
+
+    def history_spec_root(self, ns: str) -> bytes:
+        return f"{self.prefix}hspec/{ns}/".encode()
+
+    def parse_history(self, ns: str, key: bytes) -> tuple[str, int]:
+        """`(name, version)` of a history or history-spec key of namespace `ns`."""
+        head, _, version = key.decode().rpartition("/")
+        return head.rpartition("/")[2], int(version)
+
     def history_spec(self, ns: str, name: str, version: int) -> bytes:
         return f"{self.prefix}hspec/{ns}/{name}/{version:0{VERSION_DIGITS}d}".encode()
 

@@ -1,0 +1,200 @@
+"""`GET /v1/watch`: Server-Sent Events, served by a lean ASGI handler.
+
+The handler authenticates, checks the namespaces, answers the headers, and hands the stream
+to the fan-out, which writes the same pre-encoded bytes to every stream. Under uvicorn the
+bytes go straight to the connection's transport (already framed as an HTTP/1.1 chunk), with
+no task, queue or generator per stream; under other servers a small task per stream sends
+them through ASGI. Either way the unsent bytes per stream are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from configsvc.api.deps import Services
+from configsvc.api.http import check_name
+from configsvc.auth import Role
+from configsvc.errors import ApiError, BadRequest
+from configsvc.fanout import Fanout, Subscriber
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+WATCH_PATH = "/v1/watch"
+FLUSH_TIMEOUT = 2.0
+"""Seconds the generic path may take to send what is queued when a stream ends."""
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class TransportWriter:
+    """Writes straight to uvicorn's transport; drops the stream past `limit` unsent bytes."""
+
+    __slots__ = ("chunked", "limit", "transport")
+
+    def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int) -> None:
+        self.transport = transport
+        self.chunked = chunked
+        self.limit = limit
+
+    def write(self, raw: bytes, framed: bytes) -> bool:
+        transport = self.transport
+        if transport.is_closing() or transport.get_write_buffer_size() > self.limit:
+            return False
+        transport.write(framed if self.chunked else raw)
+        return True
+
+    def is_closed(self) -> bool:
+        return self.transport.is_closing()
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+
+class SendWriter:
+    """The generic ASGI path: a task sends queued bytes; another notices the disconnect."""
+
+    def __init__(self, send: Send, receive: Receive, limit: int) -> None:
+        self._send = send
+        self._receive = receive
+        self._limit = limit
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._closed = False
+        self._tasks = [
+            asyncio.create_task(self._sender()),
+            asyncio.create_task(self._disconnect_listener()),
+        ]
+
+    def write(self, raw: bytes, framed: bytes) -> bool:
+        if self._closed or self._queued_bytes + len(raw) > self._limit:
+            return False
+        self._queue.append(raw)
+        self._queued_bytes += len(raw)
+        self._drained.clear()
+        self._wake.set()
+        return True
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def abort(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+
+    async def flush_and_stop(self) -> None:
+        """Send what is queued (for at most `FLUSH_TIMEOUT` seconds), then stop the tasks."""
+        if self._queue and not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), FLUSH_TIMEOUT)
+        self.abort()
+
+    async def _sender(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    data = self._queue.popleft()
+                    self._queued_bytes -= len(data)
+                    await self._send(
+                        {"type": "http.response.body", "body": data, "more_body": True}
+                    )
+        except OSError:
+            self._closed = True
+
+    async def _disconnect_listener(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._closed = True
+                return
+
+
+def _body(data: bytes, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+def _transport_of(send: Send) -> tuple[asyncio.Transport, bool] | None:
+    """uvicorn's transport behind `send`, and whether the body is chunked; else None."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    chunked = getattr(cycle, "chunked_encoding", None)
+    if isinstance(transport, asyncio.Transport) and isinstance(chunked, bool):
+        return transport, chunked
+    return None
+
+
+def _since(query: dict[str, list[str]], headers: dict[str, str]) -> int | None:
+    """The resume revision: `Last-Event-ID` (set by reconnecting clients), else `?since=`."""
+    value = headers.get("last-event-id") or (query.get("since") or [""])[-1]
+    if not value:
+        return None
+    if not value.isdigit():
+        raise BadRequest("Last-Event-ID and since must be a store revision (a whole number)")
+    return int(value)
+
+
+async def _send_error(send: Send, error: ApiError) -> None:
+    body = json.dumps(error.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if error.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send(_body(body, more=False))
+
+
+async def handle_watch(
+    scope: Scope, receive: Receive, send: Send, services: Services, fanout: Fanout
+) -> None:
+    """Serve one watch stream until the client leaves or the service ends it."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    try:
+        principal = await services.auth.authenticate(headers.get("authorization"))
+        namespaces = query.get("namespace", [])
+        if not namespaces:
+            raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")
+        for ns in namespaces:
+            check_name(ns, "namespace")
+            principal.require(Role.READER, ns)
+        since = _since(query, headers)
+        fanout.check_capacity()
+    except ApiError as error:
+        await _send_error(send, error)
+        return
+
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    direct = _transport_of(send)
+    limit = fanout.options.max_buffer_bytes
+    writer: TransportWriter | SendWriter = (
+        TransportWriter(direct[0], direct[1], limit) if direct else SendWriter(send, receive, limit)
+    )
+    subscriber = Subscriber(frozenset(namespaces), principal.secrets, principal.name, writer)
+    reason = "error"
+    try:
+        await fanout.subscribe(subscriber, since)
+        reason = await subscriber.done
+    except ApiError:
+        reason = "store unavailable"
+    finally:
+        fanout.unsubscribe(subscriber)
+        if isinstance(writer, SendWriter):
+            await writer.flush_and_stop()
+    if reason != "slow" and not writer.is_closed():
+        with contextlib.suppress(OSError):
+            await send(_body(b"", more=False))

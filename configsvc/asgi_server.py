@@ -1,0 +1,30 @@
+"""The uvicorn server configsvc runs: it ends watch streams as soon as shutdown begins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from configsvc.app import ConfigsvcApp
+
+GRACEFUL_SHUTDOWN_SECONDS = 5.0
+
+
+class StreamClosingServer(uvicorn.Server):
+    """uvicorn waits for open responses before shutting down; watch streams never end by
+    themselves, so they are closed first and clients resume on another instance."""
+
+    def __init__(self, config: uvicorn.Config, app: ConfigsvcApp) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        self._app.close_streams()
+        await super().shutdown(sockets)
+
+
+def make_server(app: ConfigsvcApp, host: str, port: int, **config: Any) -> StreamClosingServer:
+    """A server for `app` on `host:port`; `config` goes to `uvicorn.Config`."""
+    config.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_SECONDS)
+    return StreamClosingServer(uvicorn.Config(app, host=host, port=port, **config), app)
