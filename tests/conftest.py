@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,15 @@ from configsvc.etcd_process import EtcdProcess, find_etcd_binary
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 
+TEST_ETCD_BINARY = os.environ.get("CONFIGSVC_TEST_ETCD_BINARY")
+"""Run the suite against another etcd build (CI also runs Debian's etcd 3.4 this way)."""
+
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[EtcdProcess]:
     """A fresh single-member etcd with fast raft timers (~0.1 s to healthy)."""
     proc = EtcdProcess(
-        binary=find_etcd_binary(),
+        binary=find_etcd_binary(Path(TEST_ETCD_BINARY) if TEST_ETCD_BINARY else None),
         data_dir=tmp_path / "etcd",
         fast_raft=True,
         log_path=tmp_path / "etcd.log",
