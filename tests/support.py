@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -67,3 +69,86 @@ def start_service(etcd: EtcdProcess, **overrides: Any) -> RunningService:
         time.sleep(0.02)
     server.should_exit = True
     raise RuntimeError("service did not become ready")
+
+
+@dataclass
+class SseEvent:
+    id: int | None
+    event: str
+    data: Any
+    """The parsed JSON data; None for comments."""
+    comment: str | None = None
+
+
+class SseReader:
+    """Reads one watch stream in a thread; `next()` returns events (and comments) in order."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        namespaces: list[str],
+        *,
+        since: int | None = None,
+        last_event_id: int | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        params: list[tuple[str, str]] = [("namespace", ns) for ns in namespaces]
+        if since is not None:
+            params.append(("since", str(since)))
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.events: queue.Queue[SseEvent | BaseException | None] = queue.Queue()
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, read=None))
+        self._request = self._client.build_request(
+            "GET", f"{url}/v1/watch", params=params, headers=headers
+        )
+        self.response = self._client.send(self._request, stream=True)
+        self.status_code = self.response.status_code
+        self.headers = self.response.headers
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for line in self.response.iter_lines():
+                if line.startswith(":"):
+                    self.events.put(SseEvent(None, "comment", None, line[1:].strip()))
+                elif line == "":
+                    if fields:
+                        data = json.loads(fields["data"]) if "data" in fields else None
+                        event_id = int(fields["id"]) if "id" in fields else None
+                        self.events.put(SseEvent(event_id, fields.get("event", "message"), data))
+                    fields = {}
+                else:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+        except (httpx.HTTPError, OSError) as exc:
+            self.events.put(exc)
+        self.events.put(None)
+
+    def next(self, timeout: float = 5.0, *, comments: bool = False) -> SseEvent | None:
+        """The next event (None when the stream ended); skips comments unless asked."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no event in time")
+            try:
+                item = self.events.get(timeout=remaining)
+            except queue.Empty:
+                raise TimeoutError("no event in time") from None
+            if isinstance(item, BaseException):
+                return None
+            if item is None:
+                self.events.put(None)
+                return None
+            if item.event == "comment" and not comments:
+                continue
+            return item
+
+    def close(self) -> None:
+        self.response.close()
+        self._client.close()

@@ -1,0 +1,297 @@
+"""GET /v1/watch against a real etcd and a real uvicorn server."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from support import RunningService, SseEvent, SseReader, start_service
+
+from configsvc.etcd_process import EtcdProcess
+
+KEEPALIVE = 0.2
+
+
+def limits(rps: float) -> dict[str, Any]:
+    return {"kind": "RateLimits", "spec": {"limits": {"chat": {"requests_per_second": rps}}}}
+
+
+def models(key: str) -> dict[str, Any]:
+    return {
+        "kind": "ModelEndpoints",
+        "spec": {
+            "default": "a",
+            "endpoints": {"a": {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key": key}},
+        },
+    }
+
+
+@pytest.fixture
+def svc(service_factory: Callable[..., RunningService]) -> RunningService:
+    return service_factory(keepalive=KEEPALIVE)
+
+
+@pytest.fixture
+def api(svc: RunningService) -> Iterator[httpx.Client]:
+    with svc.client() as client:
+        yield client
+
+
+def put(api: httpx.Client, path: str, body: dict[str, Any]) -> int:
+    response = api.put(f"/v1/configs/{path}", json=body)
+    assert response.status_code in (200, 201), response.text
+    revision: int = response.json()["revision"]
+    return revision
+
+
+def watch(svc: RunningService, *namespaces: str, **kwargs: Any) -> SseReader:
+    reader = SseReader(svc.url, svc.admin_token, list(namespaces), **kwargs)
+    assert reader.status_code == 200
+    return reader
+
+
+def events(reader: SseReader, count: int) -> list[SseEvent]:
+    found = []
+    for _ in range(count):
+        event = reader.next()
+        assert event is not None, f"stream ended after {found}"
+        found.append(event)
+    return found
+
+
+def test_snapshot_then_ordered_puts_and_deletes(svc: RunningService, api: httpx.Client) -> None:
+    first = put(api, "prod/a", limits(1))
+    put(api, "other/x", limits(9))
+    reader = watch(svc, "prod")
+    assert reader.headers["content-type"].startswith("text/event-stream")
+    assert reader.headers["cache-control"] == "no-cache"
+    assert reader.headers["x-accel-buffering"] == "no"
+    snapshot = reader.next()
+    assert snapshot is not None and snapshot.event == "snapshot"
+    assert snapshot.id == snapshot.data["revision"] >= first
+    assert [d["name"] for d in snapshot.data["items"]] == ["a"]
+
+    revisions = [put(api, "prod/b", limits(2)), put(api, "other/y", limits(3))]
+    revisions.append(put(api, "prod/a", limits(4)))
+    assert api.delete("/v1/configs/prod/b").status_code == 200
+    got = events(reader, 3)
+    assert [(e.event, e.data["name"]) for e in got] == [("put", "b"), ("put", "a"), ("delete", "b")]
+    assert [e.id for e in got] == sorted(e.id for e in got)
+    assert got[1].data["spec"]["limits"]["chat"]["requests_per_second"] == 4
+    assert got[1].data["version"] == 2
+    assert got[2].data == {"namespace": "prod", "name": "b", "revision": got[2].id}
+    reader.close()
+
+
+def test_several_namespaces_in_one_stream(svc: RunningService, api: httpx.Client) -> None:
+    reader = watch(svc, "prod", "staging")
+    snapshot = reader.next()
+    assert snapshot is not None and snapshot.data["namespaces"] == ["prod", "staging"]
+    put(api, "staging/a", limits(1))
+    put(api, "dev/a", limits(1))
+    put(api, "prod/a", limits(1))
+    got = events(reader, 2)
+    assert [e.data["namespace"] for e in got] == ["staging", "prod"]
+    reader.close()
+
+
+@pytest.mark.parametrize("how", ["last_event_id", "since"])
+def test_resume_sends_every_later_change_once(
+    svc: RunningService, api: httpx.Client, how: str
+) -> None:
+    resume_from = put(api, "prod/a", limits(1))
+    later = [put(api, "prod/a", limits(n)) for n in range(2, 6)]
+    later.append(put(api, "prod/b", limits(7)))
+    reader = watch(svc, "prod", **{how: resume_from})
+    got = events(reader, len(later))
+    assert [e.id for e in got] == later
+    assert all(e.event == "put" for e in got)
+    newest = put(api, "prod/a", limits(10))
+    event = reader.next()
+    assert event is not None and event.id == newest
+    with pytest.raises(TimeoutError):
+        reader.next(timeout=KEEPALIVE * 3)
+    reader.close()
+
+
+def test_resume_from_before_this_process_replays_history(
+    etcd: EtcdProcess, svc: RunningService, api: httpx.Client
+) -> None:
+    """A fresh instance has an empty ring: the catch-up comes from the history records."""
+    resume_from = put(api, "prod/a", limits(1))
+    later = [put(api, "prod/a", limits(2)), put(api, "prod/b", limits(3))]
+    assert api.delete("/v1/configs/prod/a").status_code == 200
+    second = start_service(etcd, keepalive=KEEPALIVE)
+    try:
+        reader = watch(second, "prod", last_event_id=resume_from)
+        got = events(reader, 3)
+        assert [e.event for e in got] == ["put", "put", "delete"]
+        assert [e.id for e in got[:2]] == later
+        live = put(api, "prod/c", limits(4))
+        event = reader.next()
+        assert event is not None and event.id == live
+        reader.close()
+    finally:
+        second.stop()
+
+
+def test_resume_survives_etcd_compaction(
+    etcd: EtcdProcess, svc: RunningService, api: httpx.Client
+) -> None:
+    resume_from = put(api, "prod/a", limits(1))
+    later = [put(api, "prod/a", limits(n)) for n in range(2, 5)]
+    compacted = httpx.post(
+        f"{etcd.client_url}/v3/kv/compaction", json={"revision": later[-1], "physical": True}
+    )
+    assert compacted.status_code == 200, compacted.text
+    second = start_service(etcd, keepalive=KEEPALIVE)
+    try:
+        reader = watch(second, "prod", since=resume_from)
+        assert [e.id for e in events(reader, 3)] == later
+        reader.close()
+    finally:
+        second.stop()
+
+
+def test_resume_past_trimmed_history_gets_a_snapshot(
+    etcd: EtcdProcess, service_factory: Callable[..., RunningService]
+) -> None:
+    svc = service_factory(keepalive=KEEPALIVE, history_limit=2)
+    with svc.client() as api:
+        resume_from = put(api, "prod/a", limits(1))
+        for n in range(2, 6):
+            put(api, "prod/a", limits(n))
+    second = start_service(etcd, keepalive=KEEPALIVE, history_limit=2)
+    try:
+        reader = watch(second, "prod", since=resume_from)
+        first = reader.next()
+        assert first is not None and first.event == "snapshot"
+        assert first.data["items"][0]["version"] == 5
+        reader.close()
+    finally:
+        second.stop()
+
+
+def test_keepalive_comments(svc: RunningService) -> None:
+    reader = watch(svc, "prod")
+    assert reader.next() is not None  # snapshot
+    comment = reader.next(timeout=KEEPALIVE * 10, comments=True)
+    assert comment is not None and comment.event == "comment" and comment.comment == "keep-alive"
+    reader.close()
+
+
+def test_auth_and_namespace_patterns(svc: RunningService, api: httpx.Client) -> None:
+    response = httpx.get(f"{svc.url}/v1/watch", params={"namespace": "prod"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    token = api.post(
+        "/v1/tokens", json={"name": "r", "role": "reader", "namespaces": ["team-a-*"]}
+    ).json()["token"]
+    denied = httpx.get(
+        f"{svc.url}/v1/watch",
+        params=[("namespace", "team-a-1"), ("namespace", "prod")],
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert denied.status_code == 403
+    missing = httpx.get(f"{svc.url}/v1/watch", headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == 400
+    reader = SseReader(svc.url, token, ["team-a-1"])
+    assert reader.status_code == 200
+    assert reader.next() is not None
+    reader.close()
+
+
+def test_secrets_masked_for_tokens_without_secrets(svc: RunningService, api: httpx.Client) -> None:
+    put(api, "prod/models", models("sk-first-secret"))
+    plain = api.post(
+        "/v1/tokens", json={"name": "plain", "role": "reader", "namespaces": ["*"]}
+    ).json()["token"]
+    trusted = api.post(
+        "/v1/tokens", json={"name": "svc", "role": "reader", "namespaces": ["*"], "secrets": True}
+    ).json()["token"]
+    masked_reader = SseReader(svc.url, plain, ["prod"])
+    clear_reader = SseReader(svc.url, trusted, ["prod"])
+    masked_snapshot, clear_snapshot = masked_reader.next(), clear_reader.next()
+    assert masked_snapshot is not None and clear_snapshot is not None
+    assert masked_snapshot.data["items"][0]["spec"]["endpoints"]["a"]["api_key"] == "****"
+    assert clear_snapshot.data["items"][0]["spec"]["endpoints"]["a"]["api_key"] == "sk-first-secret"
+    put(api, "prod/models", models("sk-second-secret"))
+    masked_put, clear_put = masked_reader.next(), clear_reader.next()
+    assert masked_put is not None and clear_put is not None
+    assert masked_put.data["spec"]["endpoints"]["a"]["api_key"] == "****"
+    assert clear_put.data["spec"]["endpoints"]["a"]["api_key"] == "sk-second-secret"
+    masked_reader.close()
+    clear_reader.close()
+
+
+def test_revoked_token_stream_is_closed(svc: RunningService, api: httpx.Client) -> None:
+    token = api.post(
+        "/v1/tokens", json={"name": "soon-gone", "role": "reader", "namespaces": ["*"]}
+    ).json()["token"]
+    reader = SseReader(svc.url, token, ["prod"])
+    assert reader.next() is not None
+    started = time.monotonic()
+    assert api.delete("/v1/tokens/soon-gone").status_code == 200
+    assert reader.next(timeout=5) is None
+    assert time.monotonic() - started < 5
+    assert (
+        httpx.get(
+            f"{svc.url}/v1/watch",
+            params={"namespace": "prod"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).status_code
+        == 401
+    )
+    reader.close()
+
+
+def test_shutdown_closes_streams_promptly(etcd: EtcdProcess) -> None:
+    svc = start_service(etcd, keepalive=30)
+    reader = watch(svc, "prod")
+    assert reader.next() is not None
+    started = time.monotonic()
+    svc.stop()
+    assert reader.next(timeout=5) is None
+    assert time.monotonic() - started < 3, "stream was not closed when shutdown began"
+    assert not svc.thread.is_alive()
+    reader.close()
+
+
+def test_stream_survives_etcd_restart(
+    etcd: EtcdProcess, svc: RunningService, api: httpx.Client
+) -> None:
+    reader = watch(svc, "prod")
+    assert reader.next() is not None
+    before = put(api, "prod/a", limits(1))
+    event = reader.next()
+    assert event is not None and event.id == before
+    etcd.kill()
+    etcd.restart()
+    deadline = time.monotonic() + 15
+    while True:
+        response = api.put("/v1/configs/prod/a", json=limits(2))
+        if response.status_code == 200:
+            break
+        assert time.monotonic() < deadline, "service did not recover"
+        time.sleep(0.2)
+    event = reader.next(timeout=15)
+    assert event is not None and event.event == "put" and event.id == response.json()["revision"]
+    reader.close()
+
+
+def test_frozen_etcd_does_not_lose_events(
+    etcd: EtcdProcess, svc: RunningService, api: httpx.Client
+) -> None:
+    reader = watch(svc, "prod")
+    assert reader.next() is not None
+    etcd.signal(signal.SIGSTOP)
+    time.sleep(1)
+    etcd.signal(signal.SIGCONT)
+    revision = put(api, "prod/a", limits(3))
+    event = reader.next(timeout=15)
+    assert event is not None and event.id == revision
+    reader.close()
