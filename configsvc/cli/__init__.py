@@ -1,0 +1,5 @@
+"""The `configsvc` command-line interface; it talks to the service over HTTP only."""
+
+from configsvc.cli._main import main
+
+__all__ = ["main"]

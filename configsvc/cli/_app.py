@@ -1,0 +1,53 @@
+"""The `configsvc` command: its commands and the flags every one of them takes."""
+
+from __future__ import annotations
+
+import typer
+
+from configsvc.cli import _cmd_tokens
+from configsvc.cli._cmd_apply import apply
+from configsvc.cli._cmd_diff import diff, rollback
+from configsvc.cli._cmd_docs import delete, get, history, list_
+from configsvc.cli._cmd_schemas import schemas
+from configsvc.cli._cmd_serve import serve
+from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
+
+HELP = """Hot-reloading configuration for services that call LLMs.
+
+Talks to a configsvc service over HTTP. --url, --token and -o may come before or after
+the command's name.
+
+Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
+"""
+
+
+def build_app() -> typer.Typer:
+    """A fresh `configsvc` app (no module-level state)."""
+    app = typer.Typer(
+        name="configsvc",
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    app.command()(serve)
+    app.command()(get)
+    app.command("list")(list_)
+    app.command()(apply)
+    app.command()(delete)
+    app.command()(history)
+    app.command()(diff)
+    app.command()(rollback)
+    app.command()(schemas)
+    app.add_typer(_cmd_tokens.app, name="tokens")
+    return app
+
+
+def _root(
+    ctx: typer.Context,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = None,
+) -> None:
+    ctx.obj = GlobalFlags(url, token, output)

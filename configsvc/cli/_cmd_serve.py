@@ -1,0 +1,73 @@
+"""`serve`: run the service (needs the `server` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from configsvc.cli._errors import CliError
+
+SERVER_EXTRA_HINT = "install the server extra: pip install 'configsvc[server]'"
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (env: CONFIGSVC_HOST; default: 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (env: CONFIGSVC_PORT; default: 8080)")
+    ] = None,
+    etcd: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL[,URL…]",
+            help="etcd endpoints (env: CONFIGSVC_ETCD; default: an embedded local etcd)",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Embedded etcd data and admin token (env: CONFIGSVC_DATA_DIR)"),
+    ] = None,
+    etcd_binary: Annotated[
+        Path | None, typer.Option(help="The etcd binary of the embedded default")
+    ] = None,
+    keepalive: Annotated[
+        float | None,
+        typer.Option(help="Seconds between SSE keep-alives (env: CONFIGSVC_KEEPALIVE; 15)"),
+    ] = None,
+    history_limit: Annotated[
+        int | None,
+        typer.Option(help="Versions kept per document (env: CONFIGSVC_HISTORY_LIMIT; 1000)"),
+    ] = None,
+) -> None:
+    """Run the configsvc service (with no --etcd: a supervised local etcd under the data dir)."""
+    try:
+        from pydantic import ValidationError
+
+        from configsvc.server import run_server
+        from configsvc.settings import ServiceSettings
+    except ImportError as exc:
+        raise CliError(
+            f"serve needs {exc.name or 'the server modules'}; {SERVER_EXTRA_HINT}"
+        ) from None
+    given: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "etcd": etcd,
+        "data_dir": data_dir,
+        "etcd_binary": etcd_binary,
+        "keepalive": keepalive,
+        "history_limit": history_limit,
+    }
+    try:
+        settings = ServiceSettings(
+            **{key: value for key, value in given.items() if value is not None}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()
+        )
+        raise CliError(f"invalid settings: {problems}") from None
+    run_server(settings)

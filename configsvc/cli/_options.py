@@ -1,0 +1,119 @@
+"""The options every command accepts (`--url`, `--token`, `-o`) and how they resolve.
+
+Each resolves from the flag after the command's name, then the flag before it, then the
+environment (`CONFIGSVC_URL`, `CONFIGSVC_TOKEN`), then the default (the local service and
+its admin token file `<data-dir>/admin.token`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "CONFIGSVC_URL"
+TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
+DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
+APP_DIR_NAME = "configsvc"
+PANEL = "Connection and output"
+
+
+class OutputFormat(enum.StrEnum):
+    """`table` for people (aligned columns, or YAML for one document), `json`/`yaml` for tools."""
+
+    TABLE = "table"
+    JSON = "json"
+    YAML = "yaml"
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help=f"Service URL (env: {URL_ENV}; default: {DEFAULT_URL})",
+        show_default=False,
+        rich_help_panel=PANEL,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help=f"API token (env: {TOKEN_ENV}; default: <data-dir>/{ADMIN_TOKEN_FILE})",
+        show_default=False,
+        rich_help_panel=PANEL,
+    ),
+]
+OutputOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Output format (default: table)",
+        show_default=False,
+        case_sensitive=False,
+        rich_help_panel=PANEL,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalFlags:
+    """The connection and output flags as given on the command line (None: not given)."""
+
+    url: str | None = None
+    token: str | None = None
+    output: OutputFormat | None = None
+
+    def over(self, earlier: GlobalFlags | None) -> GlobalFlags:
+        """These flags, with `earlier` (given before the command's name) filling the gaps."""
+        if earlier is None:
+            return self
+        return GlobalFlags(
+            url=self.url if self.url is not None else earlier.url,
+            token=self.token if self.token is not None else earlier.token,
+            output=self.output if self.output is not None else earlier.output,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to connect and with which token; `token_source` names where the token came from."""
+
+    url: str
+    token: str | None
+    token_source: str
+    output: OutputFormat
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """The service's data dir: `CONFIGSVC_DATA_DIR`, else `$XDG_DATA_HOME/configsvc`, else
+    `~/.local/share/configsvc` (the same rule as the service)."""
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_DIR_NAME
+
+
+def resolve(flags: GlobalFlags, env: Mapping[str, str] | None = None) -> Target:
+    """The connection target: flag, then environment, then the local defaults."""
+    env = os.environ if env is None else env
+    url = flags.url or env.get(URL_ENV) or DEFAULT_URL
+    output = flags.output or OutputFormat.TABLE
+    if flags.token:
+        return Target(url, flags.token, "--token", output)
+    if env.get(TOKEN_ENV):
+        return Target(url, env[TOKEN_ENV], TOKEN_ENV, output)
+    path = default_data_dir(env) / ADMIN_TOKEN_FILE
+    try:
+        token = path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        token = None
+    return Target(url, token, str(path), output)

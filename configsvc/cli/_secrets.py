@@ -1,0 +1,158 @@
+"""Masking secret values (`api_key`, …) in what the CLI prints.
+
+A kind's JSON Schema marks its secret fields with `"x-configsvc-secret": true`; the CLI
+fetches the schemas from the service once per run and masks every value at those places.
+A kind the service does not describe is masked by the secret field names of all kinds.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+SECRET_MARK = "x-configsvc-secret"  # noqa: S105 - a schema key
+MASK = "****"
+WILDCARD = "*"
+"""In a secret path: every key of an object or every item of an array."""
+
+SecretPath = tuple[str, ...]
+SchemaSource = Callable[[], Mapping[str, Any]]
+
+
+class Shown(enum.StrEnum):
+    """How a masked secret reads in a diff; the marks are replaced after YAML rendering."""
+
+    SAME = "CONFIGSVC-SECRET-SAME"
+    CHANGED = "CONFIGSVC-SECRET-CHANGED"
+    UNKNOWN = "CONFIGSVC-SECRET-UNKNOWN"
+
+    @property
+    def display(self) -> str:
+        return {
+            Shown.SAME: MASK,
+            Shown.CHANGED: f"{MASK}  (changed)",
+            Shown.UNKNOWN: f"{MASK}  (may differ: this token may not read secrets)",
+        }[self]
+
+
+def secret_paths(schema: Mapping[str, Any]) -> list[SecretPath]:
+    """Paths of the fields `schema` marks secret, with `*` for object values and array items."""
+    defs = schema.get("$defs", {})
+    paths: list[SecretPath] = []
+
+    def walk(node: Any, prefix: SecretPath, seen: frozenset[str]) -> None:
+        if not isinstance(node, Mapping):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in seen:
+            walk(defs.get(ref.removeprefix("#/$defs/")), prefix, seen | {ref})
+        if node.get(SECRET_MARK) is True and prefix:
+            paths.append(prefix)
+        for key, sub in (node.get("properties") or {}).items():
+            walk(sub, (*prefix, key), seen)
+        for key in ("additionalProperties", "items"):
+            walk(node.get(key), (*prefix, WILDCARD), seen)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in node.get(key) or []:
+                walk(sub, prefix, seen)
+
+    walk(schema, (), frozenset())
+    return sorted(set(paths))
+
+
+def locations(node: Any, path: SecretPath) -> Iterator[tuple[SecretPath, Any, str | int]]:
+    """Each (location, container, key) that `path` reaches in `node` and that holds a value."""
+    yield from _walk(node, path, ())
+
+
+def _walk(
+    node: Any, path: SecretPath, loc: SecretPath
+) -> Iterator[tuple[SecretPath, Any, str | int]]:
+    head, rest = path[0], path[1:]
+    children: list[tuple[str | int, Any]]
+    if head == WILDCARD:
+        if isinstance(node, dict):
+            children = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            return
+    elif isinstance(node, dict) and head in node:
+        children = [(head, node[head])]
+    else:
+        return
+    for key, child in children:
+        if rest:
+            yield from _walk(child, rest, (*loc, str(key)))
+        elif child is not None:
+            yield (*loc, str(key)), node, key
+
+
+def _lookup(node: Any, loc: SecretPath) -> Any:
+    for key in loc:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node
+
+
+class SecretMasker:
+    """Masks a kind's secret values, using the schemas `load` fetches (once, when needed)."""
+
+    def __init__(self, load: SchemaSource) -> None:
+        self._load = load
+        self._paths: dict[str, list[SecretPath]] | None = None
+
+    def paths(self, kind: str) -> list[SecretPath]:
+        """The secret paths of `kind`; for an unknown kind, every known secret field name."""
+        if self._paths is None:
+            self._paths = {name: secret_paths(schema) for name, schema in self._load().items()}
+        if kind in self._paths:
+            return self._paths[kind]
+        names = {path[-1] for paths in self._paths.values() for path in paths}
+        return _anywhere(names)
+
+    def mask(self, kind: str, spec: Any) -> Any:
+        """A copy of `spec` with every secret value replaced by `****`."""
+        masked = copy.deepcopy(spec)
+        for path in self.paths(kind):
+            for _loc, container, key in locations(masked, path):
+                container[key] = MASK
+        return masked
+
+    def mask_pair(
+        self, old: tuple[str, Any] | None, new: tuple[str, Any] | None
+    ) -> tuple[Any, Any]:
+        """Both sides of a diff (`(kind, spec)` or None) with secrets replaced by `Shown` marks:
+        `CHANGED` on the new side where the two values differ, so that the diff shows a
+        changed line without revealing either value. A `****` on the new side means "keep"
+        (the service restores the stored value), so it compares equal."""
+        old_spec = copy.deepcopy(old[1]) if old else None
+        new_spec = copy.deepcopy(new[1]) if new else None
+        kinds = {side[0] for side in (old, new) if side is not None}
+        paths = sorted({path for kind in kinds for path in self.paths(kind)})
+        originals = copy.deepcopy(old_spec)
+        for path in paths:
+            for _loc, container, key in locations(old_spec, path):
+                container[key] = Shown.SAME.value
+            for loc, container, key in locations(new_spec, path):
+                container[key] = _compare(_lookup(originals, loc), container[key]).value
+        return old_spec, new_spec
+
+
+def _compare(before: Any, after: Any) -> Shown:
+    if before is None or after == MASK or before == after:
+        return Shown.SAME
+    if before == MASK:
+        return Shown.UNKNOWN
+    return Shown.CHANGED
+
+
+def _anywhere(names: set[str]) -> list[SecretPath]:
+    """Paths that reach a field called one of `names` at any of the first few depths."""
+    return [(*((WILDCARD,) * depth), name) for name in sorted(names) for depth in range(6)]
