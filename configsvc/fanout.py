@@ -156,7 +156,7 @@ def _new_future() -> asyncio.Future[str]:
     return asyncio.get_running_loop().create_future()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
     """One open watch stream."""
 
@@ -272,7 +272,7 @@ class Fanout:
                 raise StoreUnavailable("the store watch is not established yet") from None
         self._add(subscriber)
         try:
-            if since is not None and since >= self.floor:
+            if since is not None and self.floor <= since <= self.head:
                 self._send_from_ring(subscriber, since)
             else:
                 await self._catch_up(subscriber, since)
@@ -316,6 +316,10 @@ class Fanout:
                 self._drop(subscriber, "slow", abort=True)
             return
         revision, changes = replay
+        if since is not None and since > revision:
+            # A resume point the store has not reached (e.g. etcd restored from a backup):
+            # it cannot be honoured, so the client starts over from a snapshot.
+            return await self._catch_up(subscriber, None)
         subscriber.after = since or 0
         for change in changes:
             if not self._write(subscriber, self.encoder.change(change)):

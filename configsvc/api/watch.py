@@ -185,16 +185,16 @@ async def handle_watch(
         TransportWriter(direct[0], direct[1], limit) if direct else SendWriter(send, receive, limit)
     )
     subscriber = Subscriber(frozenset(namespaces), principal.secrets, principal.name, writer)
-    reason = "error"
     try:
         await fanout.subscribe(subscriber, since)
-        reason = await subscriber.done
+        await subscriber.done
     except ApiError:
-        reason = "store unavailable"
+        pass  # the store failed during catch-up: end the stream; the client resumes
     finally:
         fanout.unsubscribe(subscriber)
         if isinstance(writer, SendWriter):
             await writer.flush_and_stop()
-    if reason != "slow" and not writer.is_closed():
-        with contextlib.suppress(OSError):
-            await send(_body(b"", more=False))
+    # Complete the response even when the connection is gone or aborted (uvicorn ignores
+    # the write then), so the server does not report an unfinished response.
+    with contextlib.suppress(OSError):
+        await send(_body(b"", more=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -294,4 +295,54 @@ def test_frozen_etcd_does_not_lose_events(
     revision = put(api, "prod/a", limits(3))
     event = reader.next(timeout=15)
     assert event is not None and event.id == revision
+    reader.close()
+
+
+def test_resume_point_beyond_the_store_gets_a_snapshot(
+    svc: RunningService, api: httpx.Client
+) -> None:
+    """E.g. etcd restored from an older backup: the client must not wait for revisions."""
+    revision = put(api, "prod/a", limits(1))
+    reader = watch(svc, "prod", since=revision + 1000)
+    first = reader.next()
+    assert first is not None and first.event == "snapshot"
+    assert first.data["items"][0]["revision"] == revision
+    live = put(api, "prod/a", limits(2))
+    event = reader.next()
+    assert event is not None and event.id == live
+    reader.close()
+
+
+def subscribers(api: httpx.Client) -> float:
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith("configsvc_watch_subscribers "):
+            return float(line.split()[1])
+    raise AssertionError("no subscriber gauge")
+
+
+def test_slow_subscriber_is_dropped_and_others_go_on(
+    svc: RunningService, api: httpx.Client
+) -> None:
+    host, port = svc.url.removeprefix("http://").split(":")
+    stalled = socket.create_connection((host, int(port)))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(
+        b"GET /v1/watch?namespace=prod HTTP/1.1\r\nHost: x\r\n"
+        + f"Authorization: Bearer {svc.admin_token}\r\n\r\n".encode()
+    )
+    reader = watch(svc, "prod")
+    assert reader.next() is not None
+    assert subscribers(api) == 2
+    many = {f"limit-{i}": {"requests_per_second": 1} for i in range(8000)}
+    revisions = []
+    for n in range(40):
+        many["limit-0"] = {"requests_per_second": n + 1}
+        revisions.append(put(api, "prod/big", {"kind": "RateLimits", "spec": {"limits": many}}))
+    got = [e.id for e in events(reader, len(revisions))]
+    assert got == revisions
+    deadline = time.monotonic() + 10
+    while subscribers(api) != 1:
+        assert time.monotonic() < deadline, "the stalled stream was not dropped"
+        time.sleep(0.1)
+    stalled.close()
     reader.close()
