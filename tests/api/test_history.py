@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from support import start_service
 
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.records import NewContent
@@ -15,7 +16,6 @@ from tests.api.helpers import (
     put_rate,
     rate_spec,
 )
-from tests.conftest import start_service
 
 HISTORY_FIELDS = {"version", "revision", "updated_at", "updated_by", "message", "action"}
 
