@@ -1,0 +1,368 @@
+"""ConfigClient: live, typed configuration from configsvc (or files, or memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from configsvc_client._binding import Binding, M
+from configsvc_client._cache import SnapshotCache
+from configsvc_client._coordinator import Coordinator
+from configsvc_client._http import acquire_http, release_http, ssl_context
+from configsvc_client._options import ClientOptions, resolve_token, resolve_urls
+from configsvc_client._runtime import (
+    Runtime,
+    register_for_fork,
+    shared_runtime,
+    state_lock,
+    unregister_for_fork,
+)
+from configsvc_client._sources.files import FileSource
+from configsvc_client._sources.polling import PollingSource
+from configsvc_client._sources.streaming import StreamingSource
+from configsvc_client._state import ConfigState, DocumentCallback
+from configsvc_client._status import ClientStatus, Mode
+from configsvc_client._types import Document, Synchronizer
+
+log = logging.getLogger("configsvc_client")
+
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+
+SourceFactory = Callable[[httpx.AsyncClient | None], tuple[Synchronizer, Synchronizer | None]]
+
+_abandoned_after_fork: list[Any] = []
+
+
+@dataclass
+class _Run:
+    """What one start() creates and stop() releases, all tied to one event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    http: httpx.AsyncClient | None = None
+    shared_http: bool = False
+    coordinator: Coordinator | None = field(default=None)
+
+
+class ConfigClient:
+    """Live configuration of `namespaces` from a configsvc service.
+
+    Values arrive over a Server-Sent Events stream; while no stream is open the client
+    polls every `poll_interval`; at start, with no service, it serves the last-known-good
+    cache of `cache_dir`. Use it from threads (`start()`/`stop()`: the client runs on a
+    shared background event loop) or from asyncio (`async with`: it runs on your loop).
+
+    `url` (one URL, several separated by commas, or a list: tried in turn) defaults to
+    `$CONFIGSVC_URL`, then `http://127.0.0.1:8080`; `token` to `$CONFIGSVC_TOKEN`, then
+    the local admin token file. `poll_interval`, when given, overrides the one in
+    `options`.
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str] | None = None,
+        token: str | None = None,
+        *,
+        namespaces: str | Sequence[str],
+        cache_dir: str | os.PathLike[str] | None = None,
+        poll_interval: float | None = None,
+        options: ClientOptions | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = options or ClientOptions()
+        if poll_interval is not None:
+            options = options.replace(poll_interval=poll_interval)
+        names = _namespaces([namespaces] if isinstance(namespaces, str) else namespaces)
+        urls = resolve_urls(url)
+        resolved_token = resolve_token(token)
+
+        assert names is not None
+
+        def sources(http: httpx.AsyncClient | None) -> tuple[Synchronizer, Synchronizer | None]:
+            assert http is not None
+            return (
+                StreamingSource(http, urls, names, resolved_token, options),
+                PollingSource(http, urls, names, resolved_token, options),
+            )
+
+        self._setup(names, options, sources, cache_dir, needs_http=True, transport=transport)
+        self._description = f"{', '.join(urls)} {list(names)}"
+
+    @classmethod
+    def from_files(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        namespaces: str | Sequence[str] | None = None,
+        options: ClientOptions | None = None,
+    ) -> ConfigClient:
+        """A client over the YAML files under `directory`, reloaded when they change.
+
+        The same API with no service, for local development: each file holds documents
+        (`namespace`, `name`, `kind`, `spec`); `namespaces` None takes every namespace.
+        """
+        options = options or ClientOptions()
+        names = _namespaces([namespaces] if isinstance(namespaces, str) else namespaces)
+        source = FileSource(directory, options, names)
+        client = cls.from_source(source, namespaces=names, options=options)
+        client._description = f"files in {os.fspath(directory)}"
+        return client
+
+    @classmethod
+    def from_source(
+        cls,
+        source: Synchronizer,
+        *,
+        namespaces: str | Sequence[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        options: ClientOptions | None = None,
+    ) -> ConfigClient:
+        """A client fed by any `Synchronizer`, e.g. `configsvc_client.testing.InMemorySource`."""
+        names = _namespaces([namespaces] if isinstance(namespaces, str) else namespaces)
+        client = cls.__new__(cls)
+        client._setup(
+            names,
+            options or ClientOptions(),
+            lambda _http: (source, None),
+            cache_dir,
+            needs_http=False,
+        )
+        client._description = f"source {source.name}"
+        return client
+
+    def _setup(
+        self,
+        namespaces: tuple[str, ...] | None,
+        options: ClientOptions,
+        sources: SourceFactory,
+        cache_dir: str | os.PathLike[str] | None,
+        *,
+        needs_http: bool,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._namespaces = namespaces
+        self._options = options
+        self._sources = sources
+        self._cache = SnapshotCache(cache_dir, namespaces) if cache_dir is not None else None
+        self._needs_http = needs_http
+        self._transport = transport
+        self._state = ConfigState(namespaces)
+        self._run: _Run | None = None
+        self._runtime: Runtime | None = None
+        self._restarting = False
+        self._lifecycle = threading.Lock()
+        self._description = ""
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def namespaces(self) -> tuple[str, ...] | None:
+        """The watched namespaces (None: every namespace a file or memory source has)."""
+        return self._namespaces
+
+    @property
+    def options(self) -> ClientOptions:
+        return self._options
+
+    @property
+    def status(self) -> ClientStatus:
+        """Where values come from now (`mode`), the last revision, their age, the last error."""
+        run = self._run
+        if run is not None and run.coordinator is not None:
+            return run.coordinator.status()
+        mode = Mode.CACHED if self._restarting else Mode.STOPPED
+        return ClientStatus(mode, self._state.revision, None, None)
+
+    def bind(self, key: str, model: type[M]) -> Binding[M]:
+        """A live view of document `"namespace/name"` parsed as `model` (a pydantic model,
+        e.g. a kind from `configsvc_client.kinds` or a stricter subclass of one).
+
+        Bind before or after `start()`; a version that fails `model` is not applied.
+        """
+        with state_lock():
+            return self._state.bind(key, model)
+
+    def on_change(self, callback: DocumentCallback) -> DocumentCallback:
+        """Call `callback(old, new)` with `Document`s for every applied version of any
+        document (new is None on delete); usable as a decorator. Callbacks run on the
+        client's event loop, once per version, in order; an exception is logged."""
+        with state_lock():
+            self._state.add_listener(callback)
+        return callback
+
+    def get(self, key: str) -> Document | None:
+        """The applied version of document `"namespace/name"`, or None."""
+        return self._state.get(key)
+
+    def documents(self) -> dict[str, Document]:
+        """Every applied document by `"namespace/name"` (a copy)."""
+        with state_lock():
+            return self._state.documents()
+
+    # -- async face -------------------------------------------------------------------
+
+    async def astart(self) -> None:
+        """Start on the running loop; return once values are known (stream, poll or cache).
+
+        Raises `ConfigUnavailable` after `options.start_timeout` with neither service nor
+        cache (at once for a refused token with no cache).
+        """
+        await self._launch()
+        run = self._run
+        assert run is not None and run.coordinator is not None
+        try:
+            await run.coordinator.wait_ready(self._options.start_timeout)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop, and finish writing the cache; values stay readable. Idempotent."""
+        run, self._run = self._run, None
+        if run is None:
+            return
+        if run.loop is not asyncio.get_running_loop():
+            future = asyncio.run_coroutine_threadsafe(_close_run(run), run.loop)
+            await asyncio.wrap_future(future)
+        else:
+            await _close_run(run)
+
+    async def __aenter__(self) -> Self:
+        await self.astart()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _launch(self) -> None:
+        if self._run is not None:
+            raise RuntimeError("this ConfigClient is already started")
+        run = _Run(loop=asyncio.get_running_loop())
+        self._run = run
+        try:
+            if self._transport is not None:
+                run.http = httpx.AsyncClient(transport=self._transport, verify=ssl_context())
+            elif self._needs_http:
+                run.http, run.shared_http = acquire_http(), True
+            primary, fallback = self._sources(run.http)
+            run.coordinator = Coordinator(
+                self._state, primary, fallback, options=self._options, cache=self._cache
+            )
+            await run.coordinator.start()
+        except BaseException:
+            self._run = None
+            await _close_run(run)
+            raise
+        finally:
+            self._restarting = False
+
+    # -- sync face --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start on the process's shared background loop; block until values are known.
+
+        Raises `ConfigUnavailable` as `astart()` does. Safe across `os.fork()`: a running
+        client restarts in the child with its last values.
+        """
+        with self._lifecycle:
+            runtime = shared_runtime()
+            if runtime.in_thread():
+                raise RuntimeError("start() inside a config callback would deadlock")
+            self._runtime = runtime
+            register_for_fork(self)
+            try:
+                runtime.submit(self.astart()).result()
+            except BaseException:
+                unregister_for_fork(self)
+                self._runtime = None
+                raise
+
+    def stop(self) -> None:
+        """Stop and finish writing the cache; values stay readable. Idempotent."""
+        with self._lifecycle:
+            runtime, self._runtime = self._runtime, None
+            unregister_for_fork(self)
+            if runtime is None:
+                if self._run is not None:
+                    raise RuntimeError("started with astart(): use `await client.aclose()`")
+                return
+            future = runtime.submit(self.aclose())
+            if runtime.in_thread():
+                return
+            try:
+                future.result(timeout=self._options.stop_timeout)
+            except TimeoutError:
+                log.warning("config client did not stop within %s s", self._options.stop_timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the parent's loop thread is gone; start again on a new one."""
+        run, self._run = self._run, None
+        if run is None or self._runtime is None:
+            return
+        _abandoned_after_fork.append(run)  # the parent's sockets: keep, never touch
+        self._lifecycle = threading.Lock()
+        self._restarting = True
+        self._runtime = shared_runtime()
+        register_for_fork(self)
+        future = self._runtime.submit(self._launch())
+        future.add_done_callback(_log_restart_failure)
+
+    def __repr__(self) -> str:
+        return f"<ConfigClient {self._description} {self.status.mode}>"
+
+
+async def _close_run(run: _Run) -> None:
+    try:
+        if run.coordinator is not None:
+            await run.coordinator.aclose()
+    finally:
+        if run.http is not None:
+            if run.shared_http:
+                await release_http(run.http)
+            else:
+                await run.http.aclose()
+
+
+def _log_restart_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("config client could not restart after fork: %s", future.exception())
+
+
+def _namespaces(names: Iterable[str] | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    unique = tuple(dict.fromkeys(names))
+    if not unique:
+        raise ValueError("give at least one namespace")
+    for name in unique:
+        if not NAME_RE.fullmatch(name):
+            raise ValueError(
+                f"invalid namespace {name!r}: 1-63 of a-z, 0-9, '.', '_', '-', "
+                "starting and ending with a-z or 0-9"
+            )
+    return unique

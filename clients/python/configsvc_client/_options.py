@@ -1,0 +1,128 @@
+"""ClientOptions: every interval and threshold of the client, as one immutable value.
+
+Defaults suit production; tests pass milliseconds. Each field is checked at construction,
+so a client never starts with a nonsensical interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_START_TIMEOUT = 10.0
+DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_BACKOFF_INITIAL = 0.5
+DEFAULT_BACKOFF_MAX = 30.0
+DEFAULT_BACKOFF_RESET_AFTER = 60.0
+DEFAULT_SERVER_KEEPALIVE = 15.0
+SILENCE_FACTOR = 2.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_CACHE_FALLBACK_AFTER = 2.0
+DEFAULT_AUTH_RETRY_INTERVAL = 60.0
+DEFAULT_RELOAD_DEBOUNCE = 0.1
+DEFAULT_STOP_TIMEOUT = 5.0
+
+URL_ENV = "CONFIGSVC_URL"
+TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
+DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Timing of a `ConfigClient`, in seconds.
+
+    >>> fast = ClientOptions(poll_interval=0.05, backoff_initial=0.01, backoff_max=0.1)
+    >>> fast.replace(poll_interval=1.0).poll_interval
+    1.0
+    """
+
+    start_timeout: float = DEFAULT_START_TIMEOUT
+    """How long `start()` waits for a first value before raising `ConfigUnavailable`."""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    """Between polls while no stream is open."""
+    backoff_initial: float = DEFAULT_BACKOFF_INITIAL
+    """Upper bound of the first reconnect delay (full jitter: uniform(0, bound))."""
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+    """Cap of the reconnect delay bound, which doubles on each failed attempt."""
+    backoff_reset_after: float = DEFAULT_BACKOFF_RESET_AFTER
+    """A stream healthy this long resets the backoff to its first step."""
+    server_keepalive: float = DEFAULT_SERVER_KEEPALIVE
+    """The service's keep-alive interval (`--keepalive`)."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """To open a connection (stream or poll)."""
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """For a poll's answer."""
+    cache_fallback_after: float = DEFAULT_CACHE_FALLBACK_AFTER
+    """At start, serve the cache once the service has not answered for this long (sooner
+    when both the stream and a poll have already failed)."""
+    auth_retry_interval: float = DEFAULT_AUTH_RETRY_INTERVAL
+    """After a 401/403, retry only this often (the token may be fixed; do not hammer)."""
+    reload_debounce: float = DEFAULT_RELOAD_DEBOUNCE
+    """`from_files`: how long file changes are gathered before one reload."""
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    """How long `stop()` waits for the client to wind down."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ClientOptions.{f.name} must be a number > 0, not {value!r}")
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("ClientOptions.backoff_max must be >= backoff_initial")
+
+    @property
+    def silence_timeout(self) -> float:
+        """A stream quiet for longer than this (twice the keep-alive) counts as dropped."""
+        return SILENCE_FACTOR * self.server_keepalive
+
+    def replace(self, **changes: Any) -> ClientOptions:
+        """A copy with `changes` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+
+def resolve_urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The service URLs: the argument, else `CONFIGSVC_URL`, else the local default.
+
+    A string may list several URLs separated by commas; they are tried in order.
+    """
+    raw: Sequence[str]
+    if url is None:
+        url = os.environ.get(URL_ENV) or DEFAULT_URL
+    raw = url.split(",") if isinstance(url, str) else url
+    urls = tuple(u.strip().rstrip("/") for u in raw if u.strip())
+    if not urls:
+        raise ValueError("no service URL given")
+    for u in urls:
+        if not u.startswith(("http://", "https://")):
+            raise ValueError(f"service URL must be http:// or https://, not {u!r}")
+    return urls
+
+
+def default_data_dir() -> Path:
+    """`$CONFIGSVC_DATA_DIR`, else `$XDG_DATA_HOME/configsvc`, else `~/.local/share/configsvc`."""
+    explicit = os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "configsvc"
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The argument, else `CONFIGSVC_TOKEN`, else the local admin token file if readable."""
+    if token:
+        return token
+    from_env = os.environ.get(TOKEN_ENV)
+    if from_env:
+        return from_env.strip()
+    try:
+        text = (default_data_dir() / ADMIN_TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None

@@ -1,0 +1,147 @@
+"""FileSource: documents from YAML files in a directory, reloaded when the files change."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+import yaml
+
+from configsvc_client._options import ClientOptions
+from configsvc_client._types import (
+    Document,
+    ResumePoint,
+    Snapshot,
+    SourceError,
+    SourceState,
+    Update,
+)
+
+YAML_SUFFIXES = (".yaml", ".yml")
+FILES_USER = "files"
+
+
+class FileSource:
+    """Every `*.yaml`/`*.yml` file under `directory` (recursively), each holding one or
+    more documents (`namespace`, `name`, `kind`, `spec`, optional `message`).
+
+    Each reload that changes something yields a full snapshot; a document's `version`
+    counts its changes since the source was created and `revision` counts reloads. A
+    reload that finds a broken file applies nothing and yields INTERRUPTED with the
+    file's problem; the next good reload recovers.
+    """
+
+    name = "files"
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        options: ClientOptions,
+        namespaces: Iterable[str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self._options = options
+        self._namespaces = frozenset(namespaces) if namespaces is not None else None
+        self._stop = threading.Event()
+        self._revision = 0
+        self._documents: dict[str, Document] = {}
+
+    async def sync(self, since: ResumePoint) -> AsyncIterator[Update]:
+        self._stop.clear()
+        yield self._reload()
+        debounce_ms = max(1, int(self._options.reload_debounce * 1000))
+        async for _changes in watchfiles.awatch(
+            self.directory,
+            debounce=debounce_ms,
+            step=max(1, min(50, debounce_ms // 2)),
+            stop_event=self._stop,
+            watch_filter=_yaml_only,
+        ):
+            yield self._reload()
+        yield Update(SourceState.OFF)
+
+    async def aclose(self) -> None:
+        """Stop watching (the watcher thread notices within a few milliseconds)."""
+        self._stop.set()
+
+    def _reload(self) -> Update:
+        try:
+            found = self._read_all()
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            return Update(SourceState.INTERRUPTED, error=SourceError("invalid_files", str(exc)))
+        changed = set(found) != set(self._documents) or any(
+            _content(found[key]) != _content(self._documents[key]) for key in found
+        )
+        if not changed and self._revision:
+            return Update(SourceState.VALID)
+        self._revision += 1
+        documents: dict[str, Document] = {}
+        for key, doc in found.items():
+            previous = self._documents.get(key)
+            if previous is not None and _content(previous) == _content(doc):
+                documents[key] = previous
+            else:
+                version = previous.version + 1 if previous else 1
+                documents[key] = _versioned(doc, version, self._revision)
+        self._documents = documents
+        return Update(
+            SourceState.VALID, snapshot=Snapshot(self._revision, tuple(documents.values()))
+        )
+
+    def _read_all(self) -> dict[str, Document]:
+        if not self.directory.is_dir():
+            raise ValueError(f"{self.directory} is not a directory")
+        found: dict[str, Document] = {}
+        where: dict[str, Path] = {}
+        for path in sorted(self.directory.rglob("*")):
+            if path.suffix not in YAML_SUFFIXES or not path.is_file():
+                continue
+            with path.open(encoding="utf-8") as file:
+                for index, data in enumerate(yaml.safe_load_all(file)):
+                    if data is None:
+                        continue
+                    doc = _document(data, f"{path} (document {index + 1})")
+                    if self._namespaces is not None and doc.namespace not in self._namespaces:
+                        continue
+                    if doc.key in found:
+                        raise ValueError(f"{doc.key} is defined in {where[doc.key]} and {path}")
+                    found[doc.key] = doc
+                    where[doc.key] = path
+        return found
+
+
+def _document(data: Any, where: str) -> Document:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: a document must be a mapping")
+    missing = [f for f in ("namespace", "name", "kind", "spec") if f not in data]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    try:
+        return Document.from_wire({**data, "updated_by": FILES_USER})
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _content(doc: Document) -> tuple[str, Any, str | None]:
+    return doc.kind, doc.spec, doc.message
+
+
+def _versioned(doc: Document, version: int, revision: int) -> Document:
+    return Document(
+        namespace=doc.namespace,
+        name=doc.name,
+        kind=doc.kind,
+        spec=doc.spec,
+        version=version,
+        revision=revision,
+        updated_by=doc.updated_by,
+        message=doc.message,
+    )
+
+
+def _yaml_only(_change: watchfiles.Change, path: str) -> bool:
+    return path.endswith(YAML_SUFFIXES)
