@@ -16,6 +16,8 @@ from configsvc.cli._options import GlobalFlags, OutputFormat, resolve
 from configsvc.cli._output import Printer
 from configsvc.cli._secrets import SecretMasker
 
+YES = frozenset({"y", "yes"})
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -50,11 +52,10 @@ def load_schemas(api: Api) -> dict[str, Any]:
 
 def confirm(question: str) -> None:
     """Ask on stderr; `CliError` unless the answer is yes (also when stdin is closed)."""
-    try:
-        agreed = typer.confirm(question, default=False, err=True)
-    except typer.Abort:
-        agreed = False
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
     if not sys.stdin.isatty():
         sys.stderr.write("\n")  # the answer was not echoed
-    if not agreed:
+    if answer.strip().lower() not in YES:
         raise CliError("cancelled, nothing changed (pass --yes to skip the question)")
