@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
+from typing import IO
 
 import httpx
 
 CONFIGSVC = str(Path(sys.executable).parent / "configsvc")
 RUN_TIMEOUT = 30.0
+WAIT_TIMEOUT = 15.0
 
 MODELS_YAML = dedent(
     """\
@@ -144,3 +148,32 @@ def models_spec(api_key: str = "sk-old-secret-value", read: float = 600) -> dict
             }
         },
     }
+
+
+class LineReader:
+    """Collects the lines of a child's pipe in a thread; `wait_for` blocks until one matches."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, fragment: str, timeout: float = WAIT_TIMEOUT, start: int = 0) -> int:
+        """The index of the first line from `start` on that holds `fragment`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for index in range(start, len(self.lines)):
+                    if fragment in self.lines[index]:
+                        return index
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line with {fragment!r} in {self.lines}")
+                self._changed.wait(remaining)
