@@ -1,0 +1,192 @@
+"""The SDK across processes: many clients in one, fork, a new process started from the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from configsvc_client import ConfigClient, Document
+from configsvc_client.kinds import RateLimits
+from support import RunningService
+
+from tests.sdk.helpers import FAST, ServiceProcess, limits, put, wait_until
+
+CLIENTS = 100
+UPDATES = 10
+
+
+def test_a_hundred_clients_in_one_process_get_every_update_in_order(
+    sdk_service: RunningService, admin: httpx.Client
+) -> None:
+    put(admin, "prod/a", limits(1))
+    seen: list[list[int]] = [[] for _ in range(CLIENTS)]
+    clients: list[ConfigClient] = []
+    for index in range(CLIENTS):
+        client = ConfigClient(
+            sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
+        )
+
+        def record(_old: Document | None, new: Document | None, index: int = index) -> None:
+            assert new is not None
+            seen[index].append(new.version)
+
+        client.on_change(record)
+        clients.append(client)
+    started = time.monotonic()
+    for client in clients:
+        client.start()
+    start_seconds = time.monotonic() - started
+    try:
+        assert start_seconds < 5, f"{CLIENTS} clients took {start_seconds:.1f} s to start"
+        for n in range(2, UPDATES + 2):
+            put(admin, "prod/a", limits(n))
+        expected = list(range(1, UPDATES + 2))
+        wait_until(lambda: all(s == expected for s in seen), timeout=10, message="all updates")
+        assert all(c.status.mode == "streaming" for c in clients)
+    finally:
+        for client in clients:
+            client.stop()
+
+
+def test_a_forked_child_gets_a_working_client(
+    sdk_service: RunningService, admin: httpx.Client
+) -> None:
+    put(admin, "prod/a", limits(1))
+    client = ConfigClient(
+        sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
+    )
+    a = client.bind("prod/a", RateLimits)
+    client.start()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if the client follows later changes
+            code = 1
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    if a.document is not None and a.document.version >= 3:
+                        code = 0 if client.status.mode == "streaming" else 2
+                        break
+                    time.sleep(0.01)
+            finally:
+                os._exit(code)
+        put(admin, "prod/a", limits(2))
+        put(admin, "prod/a", limits(3))
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        wait_until(lambda: a.document is not None and a.document.version == 3)
+        assert client.status.mode == "streaming"  # the parent is unaffected
+    finally:
+        client.stop()
+
+
+CHILD = """
+import json, sys, time
+from configsvc_client import ClientOptions, ConfigClient
+from configsvc_client.kinds import RateLimits
+url, token, cache_dir = sys.argv[1:4]
+options = ClientOptions(**json.loads(sys.argv[4]))
+client = ConfigClient(url, token, namespaces=["prod"], cache_dir=cache_dir, options=options)
+limits = client.bind("prod/a", RateLimits)
+started = time.monotonic()
+client.start()
+elapsed = time.monotonic() - started
+status = client.status
+print(json.dumps({"mode": status.mode, "revision": status.revision, "elapsed": elapsed,
+                  "error": status.error, "age": status.age,
+                  "rps": limits.value.limits["chat"].requests_per_second}))
+client.stop()
+"""
+
+
+def test_a_new_process_starts_from_the_cache_when_the_service_is_gone(
+    service_process: ServiceProcess, tmp_path: Path
+) -> None:
+    cache_dir = tmp_path / "cache"
+    with service_process.client() as api:
+        put(api, "prod/a", limits(5))
+        last = put(api, "prod/a", limits(6))
+    with ConfigClient(
+        service_process.url,
+        service_process.admin_token,
+        namespaces=["prod"],
+        cache_dir=cache_dir,
+        options=FAST,
+    ) as first:
+        assert first.status.revision == last["revision"]
+    (cache_file,) = cache_dir.glob("*.json")
+    assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
+
+    service_process.kill()
+    options = {"start_timeout": 5, "cache_fallback_after": 2, "connect_timeout": 1}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            service_process.url,
+            "t",
+            str(cache_dir),
+            json.dumps(options),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "cached"
+    assert report["rps"] == 6
+    assert report["revision"] == last["revision"]
+    assert report["elapsed"] < 1.5  # both sources failed at once: no need to wait
+    assert report["error"] and report["error"].startswith("unreachable")
+
+    # The service comes back on the same port: a client started from the cache resumes.
+    client = ConfigClient(
+        service_process.url,
+        service_process.admin_token,
+        namespaces=["prod"],
+        cache_dir=cache_dir,
+        options=FAST,
+    )
+    a = client.bind("prod/a", RateLimits)
+    with client:
+        assert client.status.mode == "cached"
+        service_process.start()
+        wait_until(lambda: client.status.mode == "streaming", timeout=10, message="streaming")
+        with service_process.client() as api:
+            latest = put(api, "prod/a", limits(7))
+        wait_until(lambda: a.value is not None and a.value.limits["chat"].requests_per_second == 7)
+    loaded = json.loads(cache_file.read_text())
+    assert loaded["revision"] == latest["revision"]
+
+
+def test_clients_in_threads_start_and_stop_concurrently(
+    sdk_service: RunningService, admin: httpx.Client
+) -> None:
+    put(admin, "prod/a", limits(1))
+    errors: list[BaseException] = []
+
+    def cycle() -> None:
+        try:
+            for _ in range(3):
+                with ConfigClient(
+                    sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
+                ) as client:
+                    assert client.get("prod/a") is not None
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cycle) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
