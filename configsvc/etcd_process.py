@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from configsvc.errors import EtcdStartError
 
@@ -43,6 +44,8 @@ FAST_HEARTBEAT_MS = 10
 FAST_ELECTION_TIMEOUT_MS = 100
 LOG_TAIL_BYTES = 64 * 1024
 """How much of a failed start's log is searched for the reason."""
+MAX_REASON_CHARS = 300
+LOG_FILE_MODE = 0o600
 
 _PR_SET_PDEATHSIG = 1
 _ADDRESS_IN_USE = "address already in use"
@@ -189,21 +192,22 @@ def _probe_health(port: int) -> str | None:
 
 
 def _failure_reason(log_text: str) -> str:
-    """The most telling error in an etcd log excerpt (JSON lines or plain text)."""
-    reason = ""
-    for line in log_text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    """The most telling error in an etcd log excerpt.
+
+    The last error entry of a JSON log (etcd 3.5's default), else the last plain line
+    (etcd 3.4's default logger).
+    """
+    json_reason = text_reason = ""
+    for line in filter(None, (raw.strip() for raw in log_text.splitlines())):
         try:
             entry = json.loads(line)
         except ValueError:
-            reason = line
+            text_reason = line
             continue
         if isinstance(entry, dict) and entry.get("level") in _FAILURE_LEVELS:
             error = entry.get("error")
-            reason = f"{entry.get('msg', '')}: {error}" if error else str(entry.get("msg", ""))
-    return reason[:300]
+            json_reason = f"{entry.get('msg', '')}: {error}" if error else str(entry.get("msg"))
+    return (json_reason or text_reason)[:MAX_REASON_CHARS]
 
 
 @dataclass
@@ -275,29 +279,37 @@ class EtcdProcess:
 
         On failure etcd is stopped again, so a failed start leaves no process behind.
         """
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._proc = self._spawn()
+        self.spawn()
         try:
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
 
+    def spawn(self) -> int:
+        """Spawn etcd without waiting for it; returns its pid. Follow with `wait_healthy`."""
+        if self.running:
+            raise EtcdStartError(f"etcd is already running (pid {self.pid})")
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._proc = self._spawn()
+        return self._proc.pid
+
     def _spawn(self) -> subprocess.Popen[bytes]:
         if self.log_path is None:
             return self._popen(subprocess.DEVNULL)
-        with open(self.log_path, "ab") as log:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+        with os.fdopen(fd, "ab") as log:
             self._log_offset = log.tell()
             return self._popen(log)
 
-    def _popen(self, output: int | object) -> subprocess.Popen[bytes]:
+    def _popen(self, output: int | IO[bytes]) -> subprocess.Popen[bytes]:
         try:
             return subprocess.Popen(
                 self.args(),
-                stdout=output,  # type: ignore[arg-type]
-                stderr=output,  # type: ignore[arg-type]
+                stdout=output,
+                stderr=output,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent_hook(os.getpid()),  # noqa: PLW1509 - a pre-exec hook is the point
+                preexec_fn=_die_with_parent_hook(os.getpid()),
             )
         except OSError as exc:
             raise EtcdStartError(f"cannot run {self.binary}: {exc}") from exc

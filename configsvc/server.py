@@ -1,0 +1,184 @@
+"""`configsvc serve`: the admin token, the embedded etcd when no endpoints are given, uvicorn.
+
+`run_server` returns once the service has stopped, after SIGTERM or SIGINT too; an embedded
+etcd is stopped on every way out (normal return, signal, exception). If the process is
+SIGKILLed instead, the etcd child dies with it (parent-death signal), and the next start on
+the same data dir cleans up whatever is left (see `etcd_embedded`).
+
+On SIGTERM, open watch streams end as soon as shutdown begins (see `asgi_server`), so that
+a rolling restart does not wait for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+from configsvc.errors import ConfigsvcError
+from configsvc.etcd_embedded import EmbeddedEtcd
+from configsvc.settings import ServiceSettings
+
+ADMIN_TOKEN_ENV = "CONFIGSVC_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
+ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name
+ADMIN_TOKEN_PREFIX = "csa_"  # noqa: S105 - marks generated admin tokens
+ADMIN_TOKEN_BYTES = 32
+"""Random bytes in a generated admin token (before URL-safe base64)."""
+DATA_DIR_MODE = 0o700
+UVICORN_LOG_LEVEL = "info"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def admin_token_path(data_dir: Path) -> Path:
+    """Where the generated admin token lives: `<data_dir>/admin.token`."""
+    return data_dir / ADMIN_TOKEN_FILE_NAME
+
+
+def ensure_admin_token(settings: ServiceSettings) -> str:
+    """The admin token: `settings.admin_token` (`CONFIGSVC_ADMIN_TOKEN`) if given, else the
+    one in `<data_dir>/admin.token`, else a new one written there (mode 0600, dir 0700).
+
+    Concurrent first starts agree on one token: the file is published whole, once.
+    """
+    return _resolve_admin_token(settings)[0]
+
+
+def _resolve_admin_token(settings: ServiceSettings) -> tuple[str, str]:
+    """The admin token and where it came from, for the start-up note (never the token)."""
+    if settings.admin_token:
+        given_by = ADMIN_TOKEN_ENV if os.environ.get(ADMIN_TOKEN_ENV) else "the settings"
+        return settings.admin_token, f"given by {given_by}"
+    path = admin_token_path(settings.data_dir)
+    existing = _read_token(path)
+    if existing is not None:
+        return existing, f"in {path}"
+    return _create_token_file(path), f"generated into {path}"
+
+
+def _read_token(path: Path) -> str | None:
+    """The token stored at `path`; None if there is no file or it is empty."""
+    try:
+        token = path.read_text().strip()
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigsvcError(f"cannot read the admin token file {path}: {exc}") from exc
+    if token and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _note(f"warning: {path} is readable by other users; run: chmod 600 {path}")
+    return token or None
+
+
+def _create_token_file(path: Path) -> str:
+    """Write a new token to `path` unless another process just did; return the one stored."""
+    path.parent.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    token = ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        try:
+            os.link(tmp, path)  # publishes the whole file, and never over another's token
+        except FileExistsError:
+            winner = _read_token(path)
+            if winner is not None:
+                return winner
+            os.replace(tmp, path)  # an empty file was there
+        return token
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_server(settings: ServiceSettings) -> None:
+    """Run the service until SIGTERM or SIGINT, then stop everything it started.
+
+    With no `settings.etcd`, a local etcd is started under `settings.data_dir` and
+    stopped on exit. Raises `ConfigsvcError` (e.g. `EtcdStartError`) if it cannot start.
+    """
+    token, where = _resolve_admin_token(settings)
+    settings = settings.model_copy(update={"admin_token": token})
+    _note(f"admin token {where}")
+    try:
+        with _stop_signals_raise():
+            _run(settings)
+    except _StopSignal as stop:
+        _note(f"stopped by {signal.Signals(stop.signum).name}")
+
+
+def _run(settings: ServiceSettings) -> None:
+    with contextlib.ExitStack() as stack:
+        endpoints = settings.etcd_endpoints()
+        if not endpoints:
+            etcd = stack.enter_context(EmbeddedEtcd(settings.data_dir, settings.etcd_binary))
+            _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
+            endpoints = [etcd.client_url]
+        _serve_http(settings, endpoints)
+
+
+def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
+    """Serve the app with uvicorn until it is asked to exit."""
+    # The server extra's heavier imports, only when serving.
+    from configsvc.app import create_app
+    from configsvc.asgi_server import make_server
+
+    app = create_app(settings, list(endpoints))
+    server = make_server(
+        app, settings.host, settings.port, log_level=UVICORN_LOG_LEVEL, lifespan="on"
+    )
+    try:
+        server.run()
+    except SystemExit as exc:  # how uvicorn reports a failed start (port taken, lifespan)
+        if exc.code not in (None, 0):
+            raise ConfigsvcError(
+                f"the HTTP server on {settings.host}:{settings.port} did not start "
+                "(see the log above)"
+            ) from exc
+
+
+class _StopSignal(BaseException):
+    """SIGTERM or SIGINT arrived while the service was starting, running or stopping.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    """Within: the first SIGTERM/SIGINT raises `_StopSignal`; later ones are ignored, so
+    that cleanup (stopping etcd) is not cut short. uvicorn handles them itself while it
+    serves, and re-raises the signal once it has shut down. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise _StopSignal(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _note(message: str) -> None:
+    """One line for the operator on stderr."""
+    print(f"configsvc: {message}", file=sys.stderr, flush=True)
