@@ -1,0 +1,104 @@
+"""Real servers for the live tests: uvicorn in a thread, the example fake model server,
+and helpers to push documents through the real configsvc and wait until a client has them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from configsvc.etcd_process import free_port
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))
+
+APPLY_TIMEOUT = 5.0
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class FakeLLM:
+    """The example fake model server (examples/fake_llm.py), driven by its admin API."""
+
+    def __init__(self, name: str, **behaviour: Any) -> None:
+        import fake_llm
+
+        self.name = name
+        self.server = ServerThread(
+            fake_llm.create_app(name, fake_llm.Behaviour().update(behaviour))
+        ).start()
+        self.url = self.server.url
+        self.base_url = f"{self.url}/v1"
+
+    def set(self, **behaviour: Any) -> None:
+        httpx.post(f"{self.url}/admin/behaviour", json=behaviour).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{self.url}/admin/stats").json()
+        return stats
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def put(api: httpx.Client, key: str, kind: str, spec: dict[str, Any]) -> int:
+    """PUT document `key` ("ns/name") through the real service; returns its version."""
+    response = api.put(f"/v1/configs/{key}", json={"kind": kind, "spec": spec})
+    assert response.status_code in (200, 201), response.text
+    version: int = response.json()["version"]
+    return version
+
+
+def delete(api: httpx.Client, key: str) -> None:
+    """DELETE document `key` through the real service."""
+    response = api.delete(f"/v1/configs/{key}")
+    assert response.status_code in (200, 204), response.text
+
+
+def create_token(api: httpx.Client, name: str, **fields: Any) -> str:
+    """Create a token (`role`, `namespaces`, `secrets`); returns its secret."""
+    response = api.post("/v1/tokens", json={"name": name, **fields})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+async def until(condition: Callable[[], bool], within: float = APPLY_TIMEOUT) -> None:
+    """Wait (without blocking the loop) until `condition()` holds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
