@@ -7,6 +7,7 @@ import contextlib
 import email.utils
 import logging
 import random as _random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ class LiveHTTPClient:
     `Retry-After`) or a 5xx; then the document's `fallbacks`, in order, each with its
     own policy. When every try fails, the last outcome is returned (a response) or
     raised (the httpx exception, with a note listing every failed try).
+    `verify` is httpx's (True, a CA bundle path, an `ssl.SSLContext`, or False).
 
     Connections are pooled per base URL and reused across calls; a pool whose base URL
     has left the document is closed once its in-flight calls end. Use one instance from
@@ -185,6 +187,7 @@ class LiveHTTPClient:
         fallbacks: bool = True,
         headers: Mapping[str, str] | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
+        verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
@@ -198,6 +201,8 @@ class LiveHTTPClient:
         self._headers = dict(headers or {})
         self._limits = limits
         self._transport = transport
+        # Built once, here: building one per pool would block the event loop each time.
+        self._verify = verify if transport is not None else httpx.create_ssl_context(verify)
         self._sleep = sleep
         self._random = random
         self._clock = clock
@@ -436,6 +441,7 @@ class LiveHTTPClient:
             client = httpx.AsyncClient(
                 base_url=base_url,
                 limits=self._limits,
+                verify=self._verify,
                 transport=self._transport,
             )
             pool = self._pools[base_url] = _Pool(base_url, client)

@@ -1,0 +1,35 @@
+"""examples/demo.py end to end: configsvc serve, the fake upstreams and the gateway as
+processes, changed through the configsvc CLI while requests flow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.live.servers import EXAMPLES
+
+DEMO_TIMEOUT = 120
+
+
+def test_demo_sees_every_change_take_effect() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for seen in (
+        "local-34b times out twice, hosted answers: HTTP 200 from hosted after 3 tries",
+        "the same gateway now waits for local-34b: HTTP 200 from local-34b after 1 try",
+        "requests go to hosted, with its api_key: HTTP 200 from hosted after 1 try",
+        "5 quick requests with team-b's key: [200, 200, 429, 429, 429]",
+        'Warning: 299 - "API key team-a-2026-10 is retiring',
+        "the old key now: HTTP 401",
+        "incomplete chunked read",
+        "fell back to a non-streaming call: '[hosted] ping (no stream)'",
+        "was never restarted",
+    ):
+        assert seen in out, out
