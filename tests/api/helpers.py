@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import http.client
 import json
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from configsvc.errors import EtcdStartError
 from configsvc.etcd_process import EtcdProcess
 
 LOCAL_KEY = "sk-local-secret-0123456789"
@@ -145,3 +150,37 @@ class Unchanged:
         after = self._state()
         assert after[0] == self.before[0], "a refused request changed the stored keys"
         assert after[1] == self.before[1], "a refused request changed what the API shows"
+
+
+def restart_etcd(etcd: EtcdProcess, attempts: int = 3) -> None:
+    """`etcd.restart()`, tried again if the spawn itself fails.
+
+    Forking etcd while gRPC threads of the in-process service are busy sometimes aborts the
+    child before it execs (gRPC core's fork handlers: "epoll_wait error: Bad file
+    descriptor", status -6). That is a property of spawning from this test process, not of
+    the service under test, so the spawn is retried.
+    """
+    for attempt in range(attempts):
+        try:
+            etcd.restart()
+            return
+        except EtcdStartError:
+            if attempt == attempts - 1:
+                raise
+
+
+def freeze(etcd: EtcdProcess, timeout: float = 5.0) -> None:
+    """SIGSTOP etcd and wait until the kernel shows it stopped (all its threads)."""
+    assert etcd.pid is not None
+    etcd.signal(signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    task_dir = Path(f"/proc/{etcd.pid}/task")
+    while time.monotonic() < deadline:
+        states = []
+        for task in task_dir.iterdir():
+            with contextlib.suppress(OSError):
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.005)
+    raise AssertionError("etcd did not stop")

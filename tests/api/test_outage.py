@@ -12,7 +12,7 @@ import pytest
 from support import RunningService, start_service
 
 from configsvc.etcd_process import EtcdProcess
-from tests.api.helpers import error_code, put_rate
+from tests.api.helpers import error_code, freeze, put_rate, restart_etcd
 
 ANSWER_WITHIN = 15.0
 """The contract: with etcd down, writes answer 503 within this many seconds."""
@@ -64,17 +64,21 @@ def wait_recovered(client: httpx.Client, rps: float) -> float:
     """Seconds until /readyz is 200 and a write succeeds again."""
     started = time.monotonic()
     deadline = started + RECOVER_WITHIN
+    seen: list[str] = []
     while time.monotonic() < deadline:
         try:
             ready = client.get("/readyz", timeout=5)
+            seen.append(f"{time.monotonic() - started:.2f} readyz {ready.status_code} {ready.text}")
             if ready.status_code == 200:
                 write = put_rate(client, "prod", "limits", rps=rps, timeout=5)
+                seen.append(f"{time.monotonic() - started:.2f} put {write.status_code}")
                 if write.status_code in (200, 201):
                     return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
+        except httpx.HTTPError as exc:
+            seen.append(f"{time.monotonic() - started:.2f} {exc!r}")
         time.sleep(0.1)
-    raise AssertionError(f"the service did not recover within {RECOVER_WITHIN} s")
+    answers = "\n".join([*seen[:3], "...", *seen[-3:]])
+    raise AssertionError(f"the service did not recover within {RECOVER_WITHIN} s:\n{answers}")
 
 
 def test_etcd_killed_and_restarted(
@@ -87,7 +91,7 @@ def test_etcd_killed_and_restarted(
             etcd.kill()
             assert_unavailable(client, token_client)
             assert outage_service.thread.is_alive()
-            etcd.restart()
+            restart_etcd(etcd)
             wait_recovered(client, rps=2)
             assert token_client.get("/v1/configs/prod/limits").status_code == 200
         doc = client.get("/v1/configs/prod/limits").json()
@@ -103,7 +107,7 @@ def test_etcd_frozen_then_resumed(
         token = make_token("reader", "reader", ["prod"])
         assert put_rate(client, "prod", "limits", rps=1).status_code == 201
         with outage_service.client(token) as token_client:
-            etcd.signal(signal.SIGSTOP)
+            freeze(etcd)
             frozen_at = time.monotonic()
             try:
                 assert_unavailable(client, token_client)
@@ -122,7 +126,7 @@ def test_etcd_down_with_the_default_store_timeout(
 ) -> None:
     """The fixture's default timeout: still well within the contract's 15 s."""
     assert put_rate(api, "prod", "limits", rps=1).status_code == 201
-    etcd.signal(signal.SIGSTOP)
+    freeze(etcd)
     try:
         response, took = timed(
             api, "PUT", "/v1/configs/prod/limits", json={"kind": "RateLimits", "spec": {}}
@@ -145,7 +149,7 @@ def test_service_started_while_etcd_is_down_becomes_ready_when_it_returns(
     starter.start()
     time.sleep(1.0)
     assert not started, "ready while etcd is down"
-    etcd.restart()
+    restart_etcd(etcd)
     starter.join(timeout=15)
     assert started, "the service did not become ready after etcd came back"
     try:
