@@ -1,16 +1,23 @@
 """examples/demo.py end to end: configsvc serve, the fake upstreams and the gateway as
-processes, changed through the configsvc CLI while requests flow."""
+processes, changed through the configsvc CLI while requests flow.
+
+Slow (about 25 s on an idle machine, mostly process start-up and ten CLI runs), so it runs
+with `pytest -m slow`; the gateway itself is tested end to end in the default run
+(test_gateway.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
 from tests.live.servers import EXAMPLES
 
 DEMO_TIMEOUT = 120
 
 
+@pytest.mark.slow
 def test_demo_sees_every_change_take_effect() -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "demo.py")],

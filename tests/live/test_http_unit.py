@@ -388,3 +388,70 @@ async def test_cancelled_call_propagates(clock: FakeClock) -> None:
     await http.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await http.get("/x")
+
+
+class ClosingTransport(httpx.MockTransport):
+    """A MockTransport that counts how many clients closed it (one per pool)."""
+
+    def __init__(self, handler: Callable[[httpx.Request], Any]) -> None:
+        super().__init__(handler)
+        self.closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_pools_are_reused_and_retired_after_in_flight_calls() -> None:
+    release, arrived = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/slow":
+            arrived.set()
+            await release.wait()
+        return httpx.Response(200, text=request.url.host)
+
+    transport = ClosingTransport(handler)
+    one = {"default": "e", "endpoints": {"e": {"base_url": "http://one.test", "model": "m"}}}
+    live = Settable(models(**one))
+    http = LiveHTTPClient(live, transport=transport)
+    slow = asyncio.create_task(http.get("/slow"))
+    await arrived.wait()
+    assert (await http.get("/fast")).text == "one.test"  # same pool, nothing closed
+    assert transport.closed == 0
+
+    live.value = models(default="e", endpoints={"e": {"base_url": "http://two.test", "model": "m"}})
+    assert (await http.get("/x")).text == "two.test"
+    assert transport.closed == 0  # one.test still has a call in flight
+    release.set()
+    assert (await slow).text == "one.test"
+    assert transport.closed == 1  # closed as its last call ended
+
+    # A change that keeps the base URL keeps the pool.
+    live.value = models(
+        default="e",
+        endpoints={"e": {"base_url": "http://two.test", "model": "other", "timeout": {"read": 1}}},
+    )
+    await http.get("/y")
+    assert transport.closed == 1
+    await http.aclose()
+    assert transport.closed == 2
+
+
+async def test_errors_are_config_errors() -> None:
+    from configsvc_client import ConfigError
+    from configsvc_client.live import LiveError
+
+    assert issubclass(NotConfigured, LiveError)
+    assert issubclass(LiveError, ConfigError)
+    assert issubclass(StreamInterrupted, httpx.TransportError)
+
+
+async def test_endpoint_key_replaces_a_callers_authorization(
+    upstream: Upstream, clock: FakeClock
+) -> None:
+    for endpoint in ("hosted", "local"):
+        async with make_client(two_endpoints(), upstream, clock, endpoint=endpoint) as http:
+            await http.get("/x", headers={"authorization": "Bearer caller-key"})
+    assert upstream.requests[0].headers.get_list("authorization") == ["Bearer sk-hosted"]
+    # An endpoint without a key leaves the caller's header alone.
+    assert upstream.requests[1].headers.get_list("authorization") == ["Bearer caller-key"]

@@ -1,9 +1,10 @@
 """Exceptions raised by the live helpers.
 
 ```
-LiveError                    base of every error raised by configsvc_client.live
-├── NotConfigured            the document has no value yet, or lacks the named entry
-└── StreamInterrupted        a response body broke off mid-way (also an httpx.TransportError)
+ConfigError                  (configsvc_client) base of every error of the SDK
+└── LiveError                base of every error raised by configsvc_client.live
+    ├── NotConfigured        the document has no value yet, or lacks the named entry
+    └── StreamInterrupted    a response body broke off mid-way (also an httpx.TransportError)
 ```
 Errors of the upstream itself (timeouts, refused connections) are raised as the
 `httpx` exceptions they are, once every try and fallback has failed.
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import httpx
 
+from configsvc_client._errors import ConfigError
 
-class LiveError(Exception):
+
+class LiveError(ConfigError):
     """Base of every error raised by `configsvc_client.live`."""
 
 

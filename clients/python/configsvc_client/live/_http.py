@@ -385,7 +385,8 @@ class LiveHTTPClient:
         """One try: send and receive the status and headers (the body is left unread)."""
         endpoint = target.endpoint
         body = call.json(endpoint) if callable(call.json) else call.json
-        headers = {**self._headers, **(call.headers or {})}
+        headers = httpx.Headers(self._headers)
+        headers.update(call.headers or {})
         if endpoint.api_key == MASK:
             self._warn_masked(target.name)
         elif endpoint.api_key:
