@@ -10,6 +10,7 @@ from configsvc.cli._cmd_diff import diff, rollback
 from configsvc.cli._cmd_docs import delete, get, history, list_
 from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
+from configsvc.cli._cmd_watch import watch
 from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
 
 HELP = """Hot-reloading configuration for services that call LLMs.
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
     app.command()(history)
     app.command()(diff)
     app.command()(rollback)
+    app.command()(watch)
     app.command()(schemas)
     app.add_typer(_cmd_tokens.app, name="tokens")
     return app
