@@ -43,13 +43,18 @@ async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     if not raw:
         raise BadRequest("the body is empty: send a JSON object")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; stored, they would make the document unreadable."""
+    raise BadRequest(f"malformed JSON: {name} is not a JSON number")
 
 
 def require_object(body: Any) -> dict[str, Any]:

@@ -54,6 +54,26 @@ def test_malformed_json_is_400(seeded: httpx.Client, unchanged) -> None:
     snapshot.check()
 
 
+def test_non_standard_json_numbers_are_400(seeded: httpx.Client, unchanged) -> None:
+    """NaN and Infinity are not JSON: stored, they would break every later read."""
+    snapshot = unchanged("prod", "staging")
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        template = json.dumps(
+            body("RateLimits", {"limits": {"chat": {"requests_per_second": "HERE"}}})
+        )
+        raw = template.replace('"HERE"', constant)
+        json.loads(raw)  # Python's own parser takes it: the service must not
+        for name in ("limits", "new-doc"):
+            response = seeded.put(
+                f"/v1/configs/prod/{name}",
+                content=raw,
+                headers={"Content-Type": "application/json"},
+            )
+            assert response.status_code == 400, (constant, response.status_code, response.text)
+            assert error_code(response) == "bad_request"
+    snapshot.check()
+
+
 def test_body_that_is_not_an_object_is_refused(seeded: httpx.Client, unchanged) -> None:
     snapshot = unchanged("prod", "staging")
     for payload in ([1, 2], "text", 3, None):
