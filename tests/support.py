@@ -129,7 +129,7 @@ class SseReader:
             self.events.put(exc)
         self.events.put(None)
 
-    def next(self, timeout: float = 5.0, *, comments: bool = False) -> SseEvent | None:
+    def next(self, timeout: float = 10.0, *, comments: bool = False) -> SseEvent | None:
         """The next event (None when the stream ended); skips comments unless asked."""
         deadline = time.monotonic() + timeout
         while True:

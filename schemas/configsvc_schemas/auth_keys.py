@@ -33,7 +33,7 @@ class AuthKey(KindModel):
 
     def valid_at(self, moment: datetime) -> bool:
         """True when the key's state and validity window admit it at `moment`."""
-        if self.state is KeyState.REVOKED:
+        if self.state == KeyState.REVOKED:
             return False
         if self.not_before is not None and moment < self.not_before:
             return False
