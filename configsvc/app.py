@@ -23,6 +23,7 @@ from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.keys import KeyLayout
 
 log = logging.getLogger("configsvc")
 
@@ -71,7 +72,9 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert isinstance(app, ConfigsvcApp)
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
-        store = EtcdConfigStore(kv, history_limit=settings.history_limit)
+        store = EtcdConfigStore(
+            kv, history_limit=settings.history_limit, layout=KeyLayout(settings.key_prefix)
+        )
         registry = KindRegistry()
         app.state.services = Services(
             settings=settings,

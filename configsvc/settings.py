@@ -42,7 +42,11 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="seconds before a store call is given up and answered 503",
     )
-    key_prefix: str = Field(default="/configsvc/", description="etcd key prefix of this service")
+    key_prefix: str = Field(
+        default="/configsvc/",
+        pattern=r"^/?[A-Za-z0-9._/-]*/$",
+        description="etcd key prefix of this service's data; ends with /",
+    )
 
     def etcd_endpoints(self) -> list[str]:
         """The `--etcd` endpoints as a list (empty for the embedded default)."""
