@@ -260,3 +260,21 @@ def test_models_document_round_trip(api: httpx.Client) -> None:
     got = api.get("/v1/configs/prod/chat-models").json()
     assert got["spec"]["endpoints"]["local-34b"]["timeout"]["read"] == 600
     assert got["spec"]["fallbacks"] == ["hosted"]
+
+
+def test_dry_run_honours_conditions(api: httpx.Client, unchanged) -> None:
+    first = put_rate(api, "prod", "limits", rps=1)
+    put_rate(api, "prod", "limits", rps=2)
+    snapshot = unchanged("prod")
+    dry = {"dry_run": "true"}
+    stale = put_rate(
+        api, "prod", "limits", rps=3, params=dry, headers={"If-Match": first.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    exists = put_rate(api, "prod", "limits", rps=3, params=dry, headers={"If-None-Match": "*"})
+    assert exists.status_code == 409
+    current = api.get("/v1/configs/prod/limits").headers["etag"]
+    ok = put_rate(api, "prod", "limits", rps=3, params=dry, headers={"If-Match": current})
+    assert ok.status_code == 200
+    assert ok.json()["version"] == 3
+    snapshot.check()
