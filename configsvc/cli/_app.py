@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+from typing import Annotated
+
 import typer
 
 from configsvc.cli import _cmd_tokens
@@ -13,6 +16,7 @@ from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch
 from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
 
+DISTRIBUTION = "configsvc"
 HELP = """Hot-reloading configuration for services that call LLMs.
 
 Talks to a configsvc service over HTTP. --url, --token and -o may come before or after
@@ -46,10 +50,29 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _print_version(given: bool) -> None:
+    if given:
+        typer.echo(f"configsvc {_installed_version()}")
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _root(
     ctx: typer.Context,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Show the version and exit"
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = GlobalFlags(url, token, output)

@@ -91,6 +91,11 @@ def _version(s: Session, ref: DocRef, version: int) -> dict[str, Any]:
     return found
 
 
+def _masked(s: Session, document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with its secret values shown as `****` (rollback never shows them)."""
+    return {**document, "spec": s.masker.mask(document["kind"], document.get("spec"))}
+
+
 def _side(document: dict[str, Any] | None) -> Side | None:
     return (document["kind"], document.get("spec")) if document is not None else None
 
@@ -186,7 +191,7 @@ def rollback(
         )
         if current is not None and not lines:
             s.out.note(f"{ref}: version {target} equals the current version; nothing to do")
-            s.out.emit(current, lambda: None)
+            s.out.emit(_masked(s, current), lambda: None)
             return
         if s.out.is_table or not yes:
             preview = s.out if s.out.is_table else Printer(s.out.fmt, stdout=s.out.err)
@@ -200,7 +205,7 @@ def rollback(
             "POST", doc_path(ref.namespace, ref.name, "rollback"), body=body
         ).json()
         s.out.emit(
-            result,
+            _masked(s, result),
             lambda: s.out.line(
                 f"rolled back {ref} to version {target}: now version {result['version']}"
             ),

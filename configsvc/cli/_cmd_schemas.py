@@ -22,9 +22,7 @@ def schemas(
     ctx: typer.Context,
     export: Annotated[
         Path | None,
-        typer.Option(
-            "--export", metavar="DIR", help="Write <Kind>.schema.json files of whole documents"
-        ),
+        typer.Option("--export", metavar="DIR", help="Write <Kind>.json files of whole documents"),
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -34,7 +32,7 @@ def schemas(
 
     An exported file describes a whole document file (namespace, name, kind, spec,
     message), so that an editor can check it: start a YAML file with
-    `# yaml-language-server: $schema=DIR/ModelEndpoints.schema.json`.
+    `# yaml-language-server: $schema=DIR/ModelEndpoints.json`.
     """
     with open_session(ctx, url, token, output) as s:
         found = load_schemas(s.api)
@@ -47,7 +45,7 @@ def schemas(
             export.mkdir(parents=True, exist_ok=True)
             written = []
             for kind, schema in found.items():
-                path = export / f"{kind}.schema.json"
+                path = export / f"{kind}.json"
                 path.write_text(json.dumps(document_schema(kind, schema), indent=2) + "\n")
                 written.append(str(path))
         except OSError as exc:

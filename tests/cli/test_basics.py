@@ -19,6 +19,17 @@ def test_help_lists_every_command(bare_cli: Cli) -> None:
         assert command in result.out
 
 
+def test_version(bare_cli: Cli) -> None:
+    result = bare_cli("--version")
+    assert result.code == 0 and result.out.startswith("configsvc "), result
+
+
+def test_shell_completion(bare_cli: Cli) -> None:
+    words = {"COMP_WORDS": "configsvc tokens create x --role ", "COMP_CWORD": "5"}
+    result = bare_cli(env={"_CONFIGSVC_COMPLETE": "complete_bash", **words})
+    assert result.out.split() == ["reader", "writer", "admin"], result
+
+
 def test_no_arguments_shows_help_as_a_usage_error(bare_cli: Cli) -> None:
     result = bare_cli()
     assert result.code == 2

@@ -78,6 +78,7 @@ def test_rollback_round_trip(cli: Cli, api: httpx.Client) -> None:
     forward = cli("rollback", "prod/chat-models", "--to", "2", "--yes", "-o", "json")
     assert forward.code == 0, forward
     assert json.loads(forward.out)["version"] == 4
+    assert "sk-two" not in forward.out and "****" in forward.out
     assert forward.err == ""
 
 

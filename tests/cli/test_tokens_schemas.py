@@ -58,11 +58,11 @@ def test_schemas_export_describes_whole_documents(cli: Cli) -> None:
     assert result.code == 0, result
     folder = cli.cwd / "editor-schemas"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "AuthKeys.schema.json",
-        "ModelEndpoints.schema.json",
-        "RateLimits.schema.json",
+        "AuthKeys.json",
+        "ModelEndpoints.json",
+        "RateLimits.json",
     ]
-    schema = json.loads((folder / "ModelEndpoints.schema.json").read_text())
+    schema = json.loads((folder / "ModelEndpoints.json").read_text())
     assert schema["properties"]["kind"] == {"const": "ModelEndpoints"}
     assert schema["required"] == ["namespace", "name", "kind", "spec"]
     spec = schema["properties"]["spec"]
