@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -55,36 +54,53 @@ def test_a_hundred_clients_in_one_process_get_every_update_in_order(
             client.stop()
 
 
+FORK = """
+import json, os, sys, time
+from configsvc_client import ClientOptions, ConfigClient
+from configsvc_client.kinds import RateLimits
+url, token, options = sys.argv[1], sys.argv[2], ClientOptions(**json.loads(sys.argv[3]))
+client = ConfigClient(url, token, namespaces=["prod"], options=options)
+limits = client.bind("prod/a", RateLimits)
+client.start()
+
+def wait_for_version(version):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if limits.document.version >= version and client.status.mode == "streaming":
+            return True
+        time.sleep(0.01)
+    return False
+
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if wait_for_version(3) else 1)
+print("forked", flush=True)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"child": os.waitstatus_to_exitcode(status), "parent": wait_for_version(3)}))
+client.stop()
+"""
+
+
 def test_a_forked_child_gets_a_working_client(
     sdk_service: RunningService, admin: httpx.Client
 ) -> None:
+    """A pre-fork server (gunicorn --preload) starts the client, then forks workers: the
+    child must follow changes made after the fork. (In a fresh process: this test process
+    runs the service, whose gRPC threads do not survive a fork.)"""
     put(admin, "prod/a", limits(1))
-    client = ConfigClient(
-        sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
-    )
-    a = client.bind("prod/a", RateLimits)
-    client.start()
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child: exit 0 only if the client follows later changes
-            code = 1
-            try:
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    if a.document is not None and a.document.version >= 3:
-                        code = 0 if client.status.mode == "streaming" else 2
-                        break
-                    time.sleep(0.01)
-            finally:
-                os._exit(code)
+    options = {"server_keepalive": 0.1, "backoff_initial": 0.01, "backoff_max": 0.1}
+    with subprocess.Popen(
+        [sys.executable, "-c", FORK, sdk_service.url, sdk_service.admin_token, json.dumps(options)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "forked"
         put(admin, "prod/a", limits(2))
         put(admin, "prod/a", limits(3))
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        wait_until(lambda: a.document is not None and a.document.version == 3)
-        assert client.status.mode == "streaming"  # the parent is unaffected
-    finally:
-        client.stop()
+        report = json.loads(proc.stdout.readline())
+    assert proc.returncode == 0
+    assert report == {"child": 0, "parent": True}
 
 
 CHILD = """

@@ -4,7 +4,7 @@ Guarantees: a reader sees a whole file or the previous one (temp file, fsync, re
 fsync of the directory); the file is mode 0600 (it may hold secret values); a file is
 never replaced by one of an older revision, also by another process sharing the
 directory (gunicorn workers); writing happens off the event loop and bursts coalesce
-into one write.
+into one write; a fork never happens in the middle of a write.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from configsvc_client._runtime import io_lock
 from configsvc_client._types import Document, Revision
 
 try:
@@ -92,7 +93,7 @@ class SnapshotCache:
             "documents": [d.to_wire() for d in state.documents],
         }
         data = json.dumps(body, separators=(",", ":")).encode()
-        with self._locked():
+        with io_lock(), self._locked():
             on_disk = self._revision_on_disk()
             if on_disk is not None and on_disk > state.revision:
                 return False

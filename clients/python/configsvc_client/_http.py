@@ -47,7 +47,9 @@ def _current() -> _Shared:
         # A forked child: the parent's clients hold the parent's connections. Keep them
         # referenced and unused, so that no finaliser touches those sockets.
         _abandoned.append(_shared)
+        context = _shared.ssl_context  # no connection state: fine to reuse after fork
         _shared = _Shared()
+        _shared.ssl_context = context
     return _shared
 
 

@@ -10,7 +10,9 @@ clients in their workers.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 import weakref
@@ -20,6 +22,8 @@ from typing import Any, Protocol, TypeVar
 T = TypeVar("T")
 
 THREAD_NAME = "configsvc-client"
+EXIT_TIMEOUT = 2.0
+"""Seconds the interpreter's exit waits for running clients to stop and flush their cache."""
 
 
 class Runtime:
@@ -42,9 +46,25 @@ class Runtime:
         """True when called from the loop's own thread."""
         return threading.current_thread() is self._thread
 
+    def close(self, clients: list[ForkAware], timeout: float) -> None:
+        """Stop `clients` (bounded by `timeout`), then the loop and its thread."""
+
+        async def close_all() -> None:
+            await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+
+        if clients:
+            with contextlib.suppress(Exception):
+                self.submit(close_all()).result(timeout)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.loop.close()
+
 
 class ForkAware(Protocol):
     def _after_fork_in_child(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _Process:
@@ -54,6 +74,7 @@ class _Process:
         self.runtime: Runtime | None = None
         self.guard = threading.Lock()
         self.state_lock = threading.RLock()
+        self.io_lock = threading.Lock()
         self.clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self.abandoned: list[Any] = []
 
@@ -75,6 +96,12 @@ def state_lock() -> threading.RLock:
     return _process.state_lock
 
 
+def io_lock() -> threading.Lock:
+    """Held while a cache file is written; a fork waits for it, so a child never inherits
+    a half-written temp file or a locked descriptor of the parent's."""
+    return _process.io_lock
+
+
 def register_for_fork(client: ForkAware) -> None:
     """Restart `client` in a forked child (held weakly)."""
     _process.clients.add(client)
@@ -86,9 +113,11 @@ def unregister_for_fork(client: ForkAware) -> None:
 
 def _before_fork() -> None:
     _process.state_lock.acquire()
+    _process.io_lock.acquire()
 
 
 def _after_fork_in_parent() -> None:
+    _process.io_lock.release()
     _process.state_lock.release()
 
 
@@ -98,10 +127,20 @@ def _after_fork_in_child() -> None:
     _process = _Process()
     # The parent's loop, sockets and threads are not ours: keep them referenced and
     # untouched, so that no finaliser closes or writes on a connection the parent owns.
-    _process.abandoned = [*old.abandoned, old.runtime, old.state_lock]
+    _process.abandoned = [*old.abandoned, old.runtime, old.state_lock, old.io_lock]
     for client in list(old.clients):
         client._after_fork_in_child()
 
+
+def _at_exit() -> None:
+    """Stop the clients still running at interpreter exit, so that their last values
+    reach the cache and no task is destroyed pending."""
+    runtime, _process.runtime = _process.runtime, None
+    if runtime is not None:
+        runtime.close(list(_process.clients), EXIT_TIMEOUT)
+
+
+atexit.register(_at_exit)
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
