@@ -102,3 +102,21 @@ async def test_in_memory_source_in_asyncio_code() -> None:
         source.interrupt("unauthorized", permanent=True)
         await source.settled()
         await async_wait_until(lambda: client.status.error == "unauthorized")
+
+
+def test_start_twice_is_refused_and_restart_after_stop_works() -> None:
+    source = InMemorySource()
+    source.put("prod/limits", "RateLimits", {"limits": {"chat": {"requests_per_second": 5}}})
+    client = ConfigClient.from_source(source, namespaces=["prod"])
+    limits = client.bind("prod/limits", RateLimits)
+    client.start()
+    with pytest.raises(RuntimeError, match="already started"):
+        client.start()
+    client.stop()
+    client.stop()  # idempotent
+    source.put("prod/limits", "RateLimits", {"limits": {"chat": {"requests_per_second": 6}}})
+    assert rps(limits) == 5  # stopped: no updates
+    client.start()  # returns at once with the last values, then catches up
+    wait_until(lambda: rps(limits) == 6, message="caught up")
+    client.stop()
+    assert client.status.mode == "stopped"

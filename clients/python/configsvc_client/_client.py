@@ -210,7 +210,8 @@ class ConfigClient:
     # -- async face -------------------------------------------------------------------
 
     async def astart(self) -> None:
-        """Start on the running loop; return once values are known (stream, poll or cache).
+        """Start on the running loop; return once values are known (stream, poll or cache;
+        a client started before returns at once with its last values, then catches up).
 
         Raises `ConfigUnavailable` after `options.start_timeout` with neither service nor
         cache (at once for a refused token with no cache).
@@ -278,6 +279,8 @@ class ConfigClient:
         client restarts in the child with its last values.
         """
         with self._lifecycle:
+            if self._run is not None:
+                raise RuntimeError("this ConfigClient is already started")
             runtime = shared_runtime()
             if runtime.in_thread():
                 raise RuntimeError("start() inside a config callback would deadlock")
