@@ -9,7 +9,7 @@ from typing import Any, Self
 import httpx
 import pytest
 from configsvc_client import ConfigClient, ConfigUnavailable, Document, Mode
-from configsvc_client.kinds import RateLimits
+from configsvc_client.kinds import ModelEndpoints, RateLimits
 from pydantic import model_validator
 from support import RunningService
 
@@ -44,7 +44,7 @@ def test_snapshot_then_ordered_puts_and_deletes(
     put(admin, "prod/b", limits(2))
     put(admin, "other/x", limits(3))
     client = ConfigClient(
-        sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
+        sdk_service.url, sdk_service.admin_token, namespaces=["prod", "staging"], options=FAST
     )
     a = client.bind("prod/a", RateLimits)
     seen = Recorder(client)
@@ -57,6 +57,7 @@ def test_snapshot_then_ordered_puts_and_deletes(
         put(admin, "prod/b", limits(20))
         delete(admin, "prod/a")
         put(admin, "other/x", limits(30))
+        put(admin, "staging/s", limits(40))
         last = put(admin, "prod/a", limits(100))
         wait_until(lambda: client.status.revision == last["revision"], message="last revision")
         assert rps(a) == 100
@@ -67,6 +68,7 @@ def test_snapshot_then_ordered_puts_and_deletes(
             ("prod/a", 2),
             ("prod/b", 2),
             ("prod/a", None),
+            ("staging/s", 1),
             ("prod/a", last["version"]),
         ]
     assert client.status.mode == "stopped"
@@ -264,3 +266,17 @@ def test_start_without_service_or_cache_raises_after_start_timeout() -> None:
     with pytest.raises(ConfigUnavailable, match="no cache"):
         client.start()
     assert 0.3 <= time.monotonic() - started < 2
+
+
+def test_secret_values_are_masked_unless_the_token_may_read_them(
+    sdk_service: RunningService, admin: httpx.Client
+) -> None:
+    endpoint = {"base_url": "https://api.example.com/v1", "model": "m", "api_key": "sk-live"}
+    put(admin, "prod/models", {"default": "e", "endpoints": {"e": endpoint}}, "ModelEndpoints")
+    body = {"name": "plain-reader", "role": "reader", "namespaces": ["prod"]}
+    plain = admin.post("/v1/tokens", json=body).json()["token"]
+    for token, expected in ((plain, "****"), (sdk_service.admin_token, "sk-live")):
+        with ConfigClient(sdk_service.url, token, namespaces=["prod"], options=FAST) as client:
+            models = client.bind("prod/models", ModelEndpoints)
+            assert models.value is not None
+            assert models.value.endpoints["e"].api_key == expected
