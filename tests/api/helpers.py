@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from configsvc.errors import EtcdStartError
 from configsvc.etcd_process import EtcdProcess
 
 LOCAL_KEY = "sk-local-secret-0123456789"
@@ -150,23 +149,6 @@ class Unchanged:
         after = self._state()
         assert after[0] == self.before[0], "a refused request changed the stored keys"
         assert after[1] == self.before[1], "a refused request changed what the API shows"
-
-
-def restart_etcd(etcd: EtcdProcess, attempts: int = 3) -> None:
-    """`etcd.restart()`, tried again if the spawn itself fails.
-
-    Forking etcd while gRPC threads of the in-process service are busy sometimes aborts the
-    child before it execs (gRPC core's fork handlers: "epoll_wait error: Bad file
-    descriptor", status -6). That is a property of spawning from this test process, not of
-    the service under test, so the spawn is retried.
-    """
-    for attempt in range(attempts):
-        try:
-            etcd.restart()
-            return
-        except EtcdStartError:
-            if attempt == attempts - 1:
-                raise
 
 
 def freeze(etcd: EtcdProcess, timeout: float = 5.0) -> None:

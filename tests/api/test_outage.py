@@ -12,7 +12,7 @@ import pytest
 from support import RunningService, start_service
 
 from configsvc.etcd_process import EtcdProcess
-from tests.api.helpers import error_code, freeze, put_rate, restart_etcd
+from tests.api.helpers import error_code, freeze, put_rate
 
 ANSWER_WITHIN = 15.0
 """The contract: with etcd down, writes answer 503 within this many seconds."""
@@ -91,7 +91,7 @@ def test_etcd_killed_and_restarted(
             etcd.kill()
             assert_unavailable(client, token_client)
             assert outage_service.thread.is_alive()
-            restart_etcd(etcd)
+            etcd.restart()
             wait_recovered(client, rps=2)
             assert token_client.get("/v1/configs/prod/limits").status_code == 200
         doc = client.get("/v1/configs/prod/limits").json()
@@ -149,7 +149,7 @@ def test_service_started_while_etcd_is_down_becomes_ready_when_it_returns(
     starter.start()
     time.sleep(1.0)
     assert not started, "ready while etcd is down"
-    restart_etcd(etcd)
+    etcd.restart()
     starter.join(timeout=15)
     assert started, "the service did not become ready after etcd came back"
     try:
