@@ -24,11 +24,17 @@ class Services:
     metrics: Metrics
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
 
+async def services(request: Request) -> Services:
+    """The app's services (a coroutine: FastAPI runs plain-function dependencies in a thread
+    pool, which costs a thread hand-off on every request)."""
+    return services_of(request)
+
+
 async def principal(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <token>`; 401 if missing or not valid."""
-    return await services(request).auth.authenticate(request.headers.get("authorization"))
+    return await services_of(request).auth.authenticate(request.headers.get("authorization"))
