@@ -74,8 +74,8 @@ class Applier:
         try:
             documents = load_file(path)
         except FileError as exc:
-            yield Outcome(Result.FAILED, f"{path}:{exc.line}" if exc.line else str(path), None,
-                          error=exc.reason)  # fmt: skip
+            where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+            yield Outcome(Result.FAILED, where, error=exc.reason)
             return
         for document in documents:
             yield self.apply_document(document)

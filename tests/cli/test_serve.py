@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import httpx
@@ -46,3 +48,25 @@ def _wait_ready(url: str, proc: object) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError(f"{url} did not become ready ({proc})")
+
+
+SERVER_ONLY = ("fastapi", "uvicorn", "aetcd", "pydantic_settings", "prometheus_client")
+WITHOUT_SERVER_EXTRA = (
+    "import sys\n"
+    f"for name in {SERVER_ONLY!r}:\n"
+    "    sys.modules[name] = None  # as if the server extra were not installed\n"
+    "from configsvc.cli import main\n"
+    "sys.argv[0] = 'configsvc'\n"
+    "main()\n"
+)
+
+
+def test_without_the_server_extra(cli: Cli) -> None:
+    """Every command but serve works; serve says what to install, in one line."""
+    run = [sys.executable, "-c", WITHOUT_SERVER_EXTRA]
+    listed = subprocess.run([*run, "list"], env=cli.env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    serve = subprocess.run([*run, "serve"], env=cli.env, capture_output=True, text=True)
+    assert serve.returncode == 1
+    assert serve.stderr.count("\n") == 1
+    assert "pip install 'configsvc[server]'" in serve.stderr
