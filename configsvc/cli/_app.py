@@ -9,8 +9,9 @@ import typer
 
 from configsvc.cli import _cmd_tokens
 from configsvc.cli._cmd_apply import apply
-from configsvc.cli._cmd_diff import diff, rollback
+from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
+from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch

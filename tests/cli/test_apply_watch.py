@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import httpx
 from cli.clitools import LIMITS_YAML, MODELS_YAML, Cli, LineReader
@@ -10,7 +11,7 @@ from cli.clitools import LIMITS_YAML, MODELS_YAML, Cli, LineReader
 EXIT_TIMEOUT = 10.0
 
 
-def test_watched_folder(cli: Cli, api: httpx.Client) -> None:
+def test_watched_folder(cli: Cli, api: httpx.Client, service: Any) -> None:
     models = cli.write("conf/models.yaml", MODELS_YAML)
     proc = cli.start("apply", "-f", "conf", "--watch", "--debounce", "50")
     assert proc.stdout is not None and proc.stderr is not None
@@ -33,6 +34,11 @@ def test_watched_folder(cli: Cli, api: httpx.Client) -> None:
     out.wait_for("created       prod/limits  version 1", start=seen)
     cli.write("conf/broken.yaml", "kind: [\n")
     err.wait_for("conf/broken.yaml:2: invalid YAML")
+    assert proc.poll() is None
+
+    service.stop()  # an unreachable service is reported, and the watch goes on
+    models.write_text(MODELS_YAML.replace("read: 600", "read: 700"))
+    err.wait_for("cannot reach the service")
     assert proc.poll() is None
 
     proc.send_signal(signal.SIGINT)
