@@ -23,7 +23,7 @@ from configsvc_client._coordinator import Coordinator
 from configsvc_client._state import ConfigState
 from configsvc_client._types import ResumePoint
 
-OPTIONS = ClientOptions(start_timeout=0.5, cache_fallback_after=0.2)
+OPTIONS = ClientOptions(start_timeout=0.5, cache_fallback_after=0.4)
 DOWN = Update(SourceState.INTERRUPTED, error=SourceError("unreachable", "test"))
 REFUSED = Update(SourceState.OFF, error=SourceError("unauthorized", permanent=True))
 
@@ -108,7 +108,7 @@ async def test_cache_is_served_when_stream_and_poll_both_fail(tmp_path: Path) ->
     await settle()
     poll.queue.put_nowait(DOWN)
     await coordinator.wait_ready(1)
-    assert time.monotonic() - started < 0.1  # did not wait for cache_fallback_after
+    assert time.monotonic() - started < OPTIONS.cache_fallback_after  # did not wait for it
     status = coordinator.status()
     assert (status.mode, status.revision) == (Mode.CACHED, 7)
     assert state.get("prod/a") is not None
@@ -132,7 +132,7 @@ async def test_cache_is_served_when_the_service_hangs(tmp_path: Path) -> None:
     await coordinator.start()
     started = time.monotonic()
     await coordinator.wait_ready(1)
-    assert OPTIONS.cache_fallback_after <= time.monotonic() - started < 0.45
+    assert OPTIONS.cache_fallback_after <= time.monotonic() - started < 1.5
     assert coordinator.status().mode is Mode.CACHED
     await coordinator.aclose()
 

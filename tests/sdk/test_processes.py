@@ -9,8 +9,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from configsvc_client import ConfigClient, Document
 from configsvc_client.kinds import RateLimits
 from support import RunningService
@@ -22,32 +24,49 @@ UPDATES = 10
 
 
 def test_a_hundred_clients_in_one_process_get_every_update_in_order(
-    sdk_service: RunningService, admin: httpx.Client
+    sdk_service: RunningService, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """All share one HTTP client and SSL context (each costs ~70 ms to create)."""
+    created: list[str] = []
+
+    class CountingClient(httpx.AsyncClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            created.append("client")
+            super().__init__(*args, **kwargs)
+
+    real_ssl_context = httpx.create_ssl_context
+
+    def counting_ssl_context(*args: Any, **kwargs: Any) -> Any:
+        created.append("ssl")
+        return real_ssl_context(*args, **kwargs)
+
+    monkeypatch.setattr(httpx, "AsyncClient", CountingClient)
+    monkeypatch.setattr(httpx, "create_ssl_context", counting_ssl_context)
     put(admin, "prod/a", limits(1))
     seen: list[list[int]] = [[] for _ in range(CLIENTS)]
     clients: list[ConfigClient] = []
-    for index in range(CLIENTS):
-        client = ConfigClient(
-            sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
-        )
-
-        def record(_old: Document | None, new: Document | None, index: int = index) -> None:
-            assert new is not None
-            seen[index].append(new.version)
-
-        client.on_change(record)
-        clients.append(client)
-    started = time.monotonic()
-    for client in clients:
-        client.start()
-    start_seconds = time.monotonic() - started
     try:
-        assert start_seconds < 5, f"{CLIENTS} clients took {start_seconds:.1f} s to start"
+        started = time.monotonic()
+        for index in range(CLIENTS):
+            client = ConfigClient(
+                sdk_service.url, sdk_service.admin_token, namespaces=["prod"], options=FAST
+            )
+
+            def record(_old: Document | None, new: Document | None, index: int = index) -> None:
+                assert new is not None
+                seen[index].append(new.version)
+
+            client.on_change(record)
+            clients.append(client)
+            client.start()
+        start_seconds = time.monotonic() - started
+        assert created.count("client") == 1
+        assert created.count("ssl") <= 1
+        assert start_seconds < 30, f"{CLIENTS} clients took {start_seconds:.1f} s to start"
         for n in range(2, UPDATES + 2):
             put(admin, "prod/a", limits(n))
         expected = list(range(1, UPDATES + 2))
-        wait_until(lambda: all(s == expected for s in seen), timeout=10, message="all updates")
+        wait_until(lambda: all(s == expected for s in seen), timeout=20, message="all updates")
         assert all(c.status.mode == "streaming" for c in clients)
     finally:
         for client in clients:
@@ -141,7 +160,7 @@ def test_a_new_process_starts_from_the_cache_when_the_service_is_gone(
     assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600
 
     service_process.kill()
-    options = {"start_timeout": 5, "cache_fallback_after": 2, "connect_timeout": 1}
+    options = {"start_timeout": 10, "cache_fallback_after": 5, "connect_timeout": 1}
     result = subprocess.run(
         [
             sys.executable,
@@ -161,7 +180,7 @@ def test_a_new_process_starts_from_the_cache_when_the_service_is_gone(
     assert report["mode"] == "cached"
     assert report["rps"] == 6
     assert report["revision"] == last["revision"]
-    assert report["elapsed"] < 1.5  # both sources failed at once: no need to wait
+    assert report["elapsed"] < 3  # both sources failed at once: no wait for the 5 s
     assert report["error"] and report["error"].startswith("unreachable")
 
     # The service comes back on the same port: a client started from the cache resumes.

@@ -140,7 +140,7 @@ def test_a_silent_stream_counts_as_dropped_and_is_resumed(
     client = ConfigClient(proxy.url, sdk_service.admin_token, namespaces=["prod"], options=FAST)
     a = client.bind("prod/a", RateLimits)
     with client:
-        time.sleep(5 * FAST.silence_timeout)
+        time.sleep(3 * FAST.silence_timeout)
         assert proxy.watch_requests == 1  # keep-alives keep a quiet stream alive
         revision = client.status.revision
         proxy.stall_streams()
