@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,45 @@ def test_readme_tour(service: RunningService, tmp_path: Path) -> None:
 
     stream = run(setup + watch, service, token_file)
     assert "event: snapshot" in stream
+
+
+CLI_HEADING = "## The same with the CLI"
+
+
+def test_readme_cli_tour(service: RunningService, tmp_path: Path) -> None:
+    text = README.read_text()
+    section = text[text.index(CLI_HEADING) :].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    repo = README.parent
+    # A second version to roll back from, and every command must succeed.
+    script = "configsvc apply -f examples/llm_gateway/config/\n" + block
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "CONFIGSVC_URL": service.url,
+        "CONFIGSVC_TOKEN": service.admin_token,
+        "HOME": str(tmp_path),
+    }
+    with service.client() as api:
+        api.put(
+            "/v1/configs/prod/chat-models",
+            json={
+                "kind": "ModelEndpoints",
+                "spec": {
+                    "default": "a",
+                    "endpoints": {"a": {"base_url": "http://127.0.0.1:1/v1", "model": "m"}},
+                },
+            },
+        )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=repo,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sk-hosted-demo" not in result.stdout
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("cst.gateway.")
