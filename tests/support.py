@@ -44,8 +44,12 @@ class RunningService:
 
 
 def start_service(etcd: EtcdProcess, **overrides: Any) -> RunningService:
-    """Start the app on a free port against `etcd`; returns once it is ready."""
+    """Start the app on a free port against `etcd`; returns once it is ready.
+
+    `overrides` are ServiceSettings fields, and `uvicorn_loop` (auto, asyncio, uvloop).
+    """
     port = free_port()
+    loop = overrides.pop("uvicorn_loop", "auto")
     settings = ServiceSettings(
         host="127.0.0.1",
         port=port,
@@ -55,7 +59,7 @@ def start_service(etcd: EtcdProcess, **overrides: Any) -> RunningService:
         **overrides,
     )
     app = create_app(settings, [etcd.client_url])
-    server = make_server(app, "127.0.0.1", port, log_level="warning", lifespan="on")
+    server = make_server(app, "127.0.0.1", port, log_level="warning", lifespan="on", loop=loop)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

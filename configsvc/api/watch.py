@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from configsvc.api.deps import Services
@@ -129,13 +129,20 @@ def _body(data: bytes, more: bool = True) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
 
+TRANSPORT_METHODS = ("write", "is_closing", "get_write_buffer_size", "abort")
+"""What the direct path needs of a transport. Checked by name: uvloop's transports (which
+uvicorn uses whenever uvloop is installed) are not `asyncio.Transport` subclasses."""
+
+
 def _transport_of(send: Send) -> tuple[asyncio.Transport, bool] | None:
     """uvicorn's transport behind `send`, and whether the body is chunked; else None."""
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
     chunked = getattr(cycle, "chunked_encoding", None)
-    if isinstance(transport, asyncio.Transport) and isinstance(chunked, bool):
-        return transport, chunked
+    if isinstance(chunked, bool) and all(
+        callable(getattr(transport, method, None)) for method in TRANSPORT_METHODS
+    ):
+        return cast("asyncio.Transport", transport), chunked
     return None
 
 

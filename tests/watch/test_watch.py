@@ -346,3 +346,31 @@ def test_slow_subscriber_is_dropped_and_others_go_on(
         time.sleep(0.1)
     stalled.close()
     reader.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_streams_take_the_direct_path_on_every_event_loop(
+    etcd: EtcdProcess, loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under uvloop (uvicorn's default when installed) streams must not fall back to the
+    generic per-stream task path: that path costs far more CPU and memory per stream."""
+    pytest.importorskip(loop)
+    created: list[str] = []
+    import configsvc.api.watch as watch_module
+
+    for writer in ("TransportWriter", "SendWriter"):
+        original = getattr(watch_module, writer)
+
+        def record(*args: Any, _original: Any = original, _name: str = writer) -> Any:
+            created.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(watch_module, writer, record)
+    svc = start_service(etcd, keepalive=KEEPALIVE, uvicorn_loop=loop)
+    try:
+        reader = watch(svc, "prod")
+        assert reader.next() is not None
+        assert created == ["TransportWriter"]
+        reader.close()
+    finally:
+        svc.stop()
