@@ -90,7 +90,11 @@ class Kind:
         A client that read a masked document may write it back unchanged; the secrets it could
         not see are kept. A `****` with nothing stored at its place is a validation error.
         """
-        if not self.secrets:
+        if not self.secrets or not any(
+            container[key] == MASK
+            for path in self.secrets
+            for _loc, container, key in _walk(spec, path, ())
+        ):
             return spec
         restored = copy.deepcopy(spec)
         unresolved: list[list[str]] = []
