@@ -387,24 +387,26 @@ class Fanout:
                 raise
             except Exception as exc:
                 if type(exc).__name__ == "RevisionCompactedError":
-                    await self._resync()
+                    self._resync()
                     continue
                 log.warning("store watch interrupted (%s); resuming from %d", exc, self.head + 1)
             await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter
             delay = min(self.options.retry_max, delay * 2)
 
-    async def _resync(self) -> None:
+    def _resync(self) -> None:
         """The watch fell behind etcd's compaction: start over from the current revision.
 
         Every stream is ended; clients resume from their last revision, which the history
-        records replay exactly, or get a snapshot.
+        records replay exactly, or get a snapshot. Until the watch loop has read the current
+        revision again (retrying, with backoff, while etcd cannot answer), new streams wait
+        as they do at start, so that none is served from the emptied ring or caught up to a
+        revision the restarted watch would skip.
         """
         log.warning("store watch behind compaction at %d; resynchronising", self.head)
+        self._ready.clear()
         self.close_all("resync")
         self._ring.clear()
         self._ring_bytes = 0
-        self.head = await self.kv.status()
-        self.floor = self.head
 
     def _on_event(self, event: Any) -> None:
         kv = event.kv
