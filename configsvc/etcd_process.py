@@ -42,6 +42,8 @@ AUTO_COMPACTION_RETENTION = 10_000
 """Revisions etcd keeps before compacting older ones (revision mode)."""
 FAST_HEARTBEAT_MS = 10
 FAST_ELECTION_TIMEOUT_MS = 100
+STATUS_PATH = "/v3/maintenance/status"
+"""etcd's gRPC-gateway route of `Maintenance.Status` (member id, leader, raft term)."""
 LOG_TAIL_BYTES = 64 * 1024
 """How much of a failed start's log is searched for the reason."""
 MAX_REASON_CHARS = 300
@@ -210,13 +212,63 @@ def _failure_reason(log_text: str) -> str:
     return (json_reason or text_reason)[:MAX_REASON_CHARS]
 
 
+def parent_death_hook() -> Callable[[], None]:
+    """A pre-exec hook for other children (e.g. test services): they die with this thread.
+
+    The same hook etcd gets: SIGKILL on the spawning thread's death, own process group.
+    """
+    return _die_with_parent_hook(os.getpid())
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """What one etcd member says of itself and its cluster (`Maintenance.Status`)."""
+
+    member_id: int
+    leader: int
+    """The member id of the leader this member follows; 0 while it knows no leader."""
+    raft_term: int
+    revision: int
+
+
+def member_status(port: int, timeout: float = HEALTH_PROBE_TIMEOUT) -> MemberStatus | None:
+    """The status etcd on 127.0.0.1:`port` reports; None when it does not answer in time."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request("POST", STATUS_PATH, body=b"{}", headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    try:
+        data = json.loads(body)
+        header = data["header"]
+        return MemberStatus(
+            member_id=int(header["member_id"]),
+            leader=int(data.get("leader", 0)),
+            raft_term=int(data.get("raftTerm", header.get("raft_term", 0))),
+            revision=int(header.get("revision", 0)),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass
 class EtcdProcess:
-    """A single-member etcd on loopback.
+    """One etcd member on loopback: alone (the default) or one of a cluster.
 
     `fast_raft` sets 10 ms heartbeats and a 100 ms election timeout (~0.1 s to healthy),
-    meant for tests; the default timers suit a real machine. With `log_path`, etcd's output
-    is appended there, and a failed start names the reason found in it.
+    meant for tests; the default timers suit a real machine; `heartbeat_ms` and
+    `election_timeout_ms` set them explicitly (e.g. 50/500 for three members sharing two
+    cores). With `log_path`, etcd's output is appended there, and a failed start names the
+    reason found in it.
+
+    For a cluster, give every member the same `initial_cluster` (`name=peer_url,...` of all
+    members) and `cluster_token`, spawn them all (`spawn`), then `wait_healthy` on each:
+    a member answers healthy only once a quorum has elected a leader. A member restarted
+    on its data dir rejoins from its write-ahead log (the initial flags are ignored then).
     """
 
     binary: Path
@@ -228,6 +280,13 @@ class EtcdProcess:
     auto_compaction_retention: int | None = AUTO_COMPACTION_RETENTION
     extra_args: Sequence[str] = ()
     log_path: Path | None = None
+    initial_cluster: str | None = None
+    """`--initial-cluster` of a cluster (`a=http://127.0.0.1:P,b=...`); None: this member alone."""
+    cluster_token: str | None = None
+    """`--initial-cluster-token`: keeps members of different test clusters apart."""
+    heartbeat_ms: int | None = None
+    election_timeout_ms: int | None = None
+    """Raft timers in milliseconds; they win over `fast_raft` when given."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_offset: int = field(default=0, init=False, repr=False)
 
@@ -259,14 +318,19 @@ class EtcdProcess:
             "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
             "--initial-cluster-state", "new",
         ]  # fmt: skip
+        if self.cluster_token is not None:
+            args += ["--initial-cluster-token", self.cluster_token]
+        heartbeat, election = self.heartbeat_ms, self.election_timeout_ms
         if self.fast_raft:
-            args += [
-                "--heartbeat-interval", str(FAST_HEARTBEAT_MS),
-                "--election-timeout", str(FAST_ELECTION_TIMEOUT_MS),
-            ]  # fmt: skip
+            heartbeat = heartbeat or FAST_HEARTBEAT_MS
+            election = election or FAST_ELECTION_TIMEOUT_MS
+        if heartbeat is not None:
+            args += ["--heartbeat-interval", str(heartbeat)]
+        if election is not None:
+            args += ["--election-timeout", str(election)]
         if self.auto_compaction_retention is not None:
             args += [
                 "--auto-compaction-mode", "revision",
@@ -351,6 +415,10 @@ class EtcdProcess:
                 return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def status(self, timeout: float = HEALTH_PROBE_TIMEOUT) -> MemberStatus | None:
+        """This member's `Maintenance.Status`; None when it does not answer (dead, frozen)."""
+        return member_status(self.client_port, timeout)
 
     def signal(self, signum: int) -> None:
         """Send `signum` to the etcd process (tests: SIGKILL, SIGSTOP, SIGCONT)."""

@@ -1,0 +1,189 @@
+"""A 3-member etcd cluster on loopback, with the faults the suite injects into it.
+
+Every member is an `EtcdProcess` (free ports, one data dir each, raft timers of 50 ms
+heartbeat / 500 ms election: three members share two cores). Members are spawned from the
+calling thread and die with it (parent-death signal), so start and restart them from the
+test's main thread only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from configsvc.etcd_process import LOOPBACK, EtcdProcess, MemberStatus, find_etcd_binary
+
+MEMBERS = 3
+HEARTBEAT_MS = 50
+ELECTION_TIMEOUT_MS = 500
+START_TIMEOUT = 30.0
+"""Seconds a member (or the cluster) may take to answer healthy."""
+ELECTION_DEADLINE = 20.0
+"""Seconds a new leader may take to be reported after a fault."""
+STATUS_POLL = 0.005
+"""Seconds between status probes while an election is timed."""
+STATUS_TIMEOUT = 0.25
+"""Seconds one status probe may take (a frozen member never answers)."""
+GATEWAY_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Election:
+    """A leader change seen from the surviving members."""
+
+    old_leader: int
+    new_leader: int
+    seconds: float
+    """From the fault to the first status of a surviving member naming a new leader."""
+
+
+class EtcdCluster:
+    """Three etcd members of one cluster, in `workdir/<name>/`, logs in `workdir/<name>.log`."""
+
+    def __init__(self, workdir: Path, binary: Path | None = None) -> None:
+        binary = binary or find_etcd_binary()
+        token = f"faults-{uuid.uuid4().hex[:12]}"
+        self.members = [
+            EtcdProcess(
+                binary=binary,
+                data_dir=workdir / f"m{i}",
+                name=f"m{i}",
+                heartbeat_ms=HEARTBEAT_MS,
+                election_timeout_ms=ELECTION_TIMEOUT_MS,
+                cluster_token=token,
+                log_path=workdir / f"m{i}.log",
+            )
+            for i in range(MEMBERS)
+        ]
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for member in self.members:
+            member.initial_cluster = initial
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The client URLs of every member, in order (what the services are given)."""
+        return [m.client_url for m in self.members]
+
+    def start(self) -> None:
+        """Spawn every member, then wait until each answers healthy (a leader is elected)."""
+        for member in self.members:
+            member.spawn()
+        try:
+            for member in self.members:
+                member.wait_healthy(START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    # ---- who leads ---------------------------------------------------------------------
+
+    def statuses(self, timeout: float = STATUS_TIMEOUT) -> dict[str, MemberStatus]:
+        """The status of every member that answers, by member name."""
+        found = {}
+        for member in self.members:
+            if member.running:
+                status = member.status(timeout)
+                if status is not None:
+                    found[member.name] = status
+        return found
+
+    def leader(self, within: float = ELECTION_DEADLINE) -> EtcdProcess:
+        """The member that the answering members agree leads (waits for agreement)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            statuses = self.statuses()
+            leaders = {s.leader for s in statuses.values()}
+            if len(statuses) >= 2 and len(leaders) == 1 and 0 not in leaders:
+                leader_id = leaders.pop()
+                for member in self.members:
+                    status = statuses.get(member.name)
+                    if status is not None and status.member_id == leader_id:
+                        return member
+            time.sleep(STATUS_POLL)
+        raise AssertionError(f"no agreed leader within {within} s: {self.statuses()}")
+
+    def member_id(self, member: EtcdProcess) -> int:
+        status = member.status(GATEWAY_TIMEOUT)
+        assert status is not None, f"{member.name} does not answer"
+        return status.member_id
+
+    def wait_new_leader(
+        self, old_leader: int, since: float, survivors: list[EtcdProcess]
+    ) -> Election:
+        """Time until a survivor reports a leader other than `old_leader` (from `since`)."""
+        deadline = since + ELECTION_DEADLINE
+        while time.monotonic() < deadline:
+            for member in survivors:
+                status = member.status(STATUS_TIMEOUT)
+                if status is not None and status.leader not in (0, old_leader):
+                    return Election(old_leader, status.leader, time.monotonic() - since)
+            time.sleep(STATUS_POLL)
+        raise AssertionError(f"no new leader within {ELECTION_DEADLINE} s after the fault")
+
+    def make_leader(self, target: EtcdProcess) -> None:
+        """Move leadership to `target` (etcd's MoveLeader, asked of the current leader)."""
+        deadline = time.monotonic() + ELECTION_DEADLINE
+        target_id = self.member_id(target)
+        while time.monotonic() < deadline:
+            current = self.leader()
+            if current is target:
+                return
+            self._post(current, "/v3/maintenance/transfer-leadership", {"targetID": target_id})
+            time.sleep(STATUS_POLL)
+        raise AssertionError(f"leadership did not move to {target.name}")
+
+    # ---- faults ------------------------------------------------------------------------
+
+    def kill(self, member: EtcdProcess) -> float:
+        """SIGKILL `member`; returns the monotonic time of the kill."""
+        at = time.monotonic()
+        member.kill()
+        return at
+
+    def freeze(self, member: EtcdProcess) -> float:
+        """SIGSTOP `member`; returns the monotonic time of the freeze."""
+        at = time.monotonic()
+        member.signal(signal.SIGSTOP)
+        return at
+
+    def thaw(self, member: EtcdProcess) -> None:
+        member.signal(signal.SIGCONT)
+
+    def restart(self, member: EtcdProcess) -> None:
+        """Start a killed member again on its data dir and ports; it rejoins from its WAL."""
+        member.restart(START_TIMEOUT)
+
+    def wait_healthy(self) -> None:
+        for member in self.members:
+            member.wait_healthy(START_TIMEOUT)
+
+    def revision(self) -> int:
+        """The store's current revision, as the leader reports it."""
+        status = self.leader().status(GATEWAY_TIMEOUT)
+        assert status is not None
+        return status.revision
+
+    def compact(self, revision: int) -> None:
+        """Compact etcd's MVCC history up to `revision` (physically, on every member)."""
+        self._post(self.leader(), "/v3/kv/compaction", {"revision": revision, "physical": True})
+
+    def _post(self, member: EtcdProcess, path: str, body: dict[str, object]) -> dict[str, object]:
+        conn = http.client.HTTPConnection(LOOPBACK, member.client_port, timeout=GATEWAY_TIMEOUT)
+        try:
+            conn.request("POST", path, body=json.dumps(body).encode())
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        assert response.status == 200, f"{path} on {member.name}: {response.status} {data!r}"
+        parsed: dict[str, object] = json.loads(data)
+        return parsed

@@ -1,0 +1,86 @@
+"""Fault-suite fixtures: a 3-member etcd cluster, two service instances, a run's scenario.
+
+Figures of each run (`report`) are printed at the end of the session; with
+`CONFIGSVC_FAULTS_REPORT=PATH` they are also written there as JSON (see bench/faults.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults._cluster import EtcdCluster
+from tests.faults._scenario import Scenario
+from tests.faults._services import ServiceInstance
+from tests.faults._streams import raise_open_files_limit
+
+REPORT_ENV = "CONFIGSVC_FAULTS_REPORT"
+TEST_ETCD_BINARY = os.environ.get("CONFIGSVC_TEST_ETCD_BINARY")
+
+_FIGURES = pytest.StashKey[list[dict[str, Any]]]()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    etcd = EtcdCluster(tmp_path / "etcd", Path(TEST_ETCD_BINARY) if TEST_ETCD_BINARY else None)
+    etcd.start()
+    yield etcd
+    etcd.stop()
+
+
+@pytest.fixture
+def services(cluster: EtcdCluster, tmp_path: Path) -> Iterator[list[ServiceInstance]]:
+    """Two service instances, each given all three etcd endpoints."""
+    raise_open_files_limit()
+    instances = [
+        ServiceInstance(name, cluster.endpoints, tmp_path / f"service-{name}.log")
+        for name in ("a", "b")
+    ]
+    try:
+        for instance in instances:
+            instance.spawn()
+        for instance in instances:
+            instance.wait_ready()
+        yield instances
+    finally:
+        for instance in instances:
+            instance.kill()
+
+
+@pytest.fixture
+def scenario(
+    cluster: EtcdCluster, services: list[ServiceInstance], tmp_path: Path
+) -> Iterator[Scenario]:
+    run = Scenario(cluster, services, tmp_path)
+    yield run
+    run.close()
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[dict[str, Any]], None]:
+    """Record a run's figures under the test's name."""
+
+    def add(figures: dict[str, Any]) -> None:
+        request.config.stash.setdefault(_FIGURES, []).append({"test": request.node.name, **figures})
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = config.stash.get(_FIGURES, [])
+    if not rows:
+        return
+    terminalreporter.section("fault-suite figures")
+    for row in rows:
+        figures = ", ".join(f"{k}={v}" for k, v in row.items() if k != "test")
+        terminalreporter.write_line(f"{row['test']}: {figures}")
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        previous = json.loads(Path(path).read_text()) if Path(path).exists() else []
+        Path(path).write_text(json.dumps([*previous, *rows], indent=1) + "\n")
+        terminalreporter.write_line(f"figures appended to {path}")
