@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from configsvc.api.deps import Services, principal, services
 from configsvc.api.http import (
     check_name,
+    check_request,
     etag,
     etag_matches,
+    json_body_openapi,
     json_response,
     parse_if_match,
     read_json_body,
@@ -21,7 +23,7 @@ from configsvc.auth import Principal, Role
 from configsvc.errors import BadRequest, NotFound, ValidationFailed
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent
 
-router = APIRouter(prefix="/v1", tags=["configs"])
+router = APIRouter(prefix="/v1", tags=["configs"], dependencies=[Depends(check_request)])
 
 MAX_MESSAGE_LENGTH = 1000
 
@@ -126,7 +128,11 @@ async def get_config(
     return json_response(document_json(app, caller, document), headers=headers)
 
 
-@router.put("/configs/{ns}/{name}", summary="Create or replace a document")
+@router.put(
+    "/configs/{ns}/{name}",
+    summary="Create or replace a document",
+    openapi_extra=json_body_openapi(DocumentIn),
+)
 async def put_config(
     ns: str,
     name: str,
@@ -228,7 +234,11 @@ async def _version_record(app: App, ns: str, name: str, version: int) -> History
     return record
 
 
-@router.post("/configs/{ns}/{name}/rollback", summary="Write a new version equal to an old one")
+@router.post(
+    "/configs/{ns}/{name}/rollback",
+    summary="Write a new version equal to an old one",
+    openapi_extra=json_body_openapi(RollbackIn),
+)
 async def rollback(ns: str, name: str, request: Request, app: App, caller: Caller) -> Response:
     _names(ns, name)
     caller.require(Role.WRITER, ns)

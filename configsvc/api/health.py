@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from configsvc.api.deps import Services, principal, services
-from configsvc.api.http import json_response
+from configsvc.api.http import check_request, json_response
 from configsvc.auth import Principal
 from configsvc.errors import ApiError
 
@@ -38,7 +38,11 @@ async def metrics(app: App) -> Response:
     return Response(app.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.get("/v1/schemas", summary="The kinds this service knows, with their JSON Schema")
+@router.get(
+    "/v1/schemas",
+    summary="The kinds this service knows, with their JSON Schema",
+    dependencies=[Depends(check_request)],
+)
 async def list_schemas(app: App, caller: Caller) -> Response:
     items = [
         {"kind": name, "schema": app.registry.get(name).json_schema()}
@@ -47,6 +51,10 @@ async def list_schemas(app: App, caller: Caller) -> Response:
     return json_response({"items": items})
 
 
-@router.get("/v1/schemas/{kind}", summary="One kind's JSON Schema")
+@router.get(
+    "/v1/schemas/{kind}",
+    summary="One kind's JSON Schema",
+    dependencies=[Depends(check_request)],
+)
 async def get_schema(kind: str, app: App, caller: Caller) -> Response:
     return json_response({"kind": kind, "schema": app.registry.get(kind).json_schema()})

@@ -3,16 +3,94 @@
 from __future__ import annotations
 
 import json
+import math
+import typing
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from configsvc.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from configsvc.errors import ApiError, BadRequest, PayloadTooLarge, ValidationFailed
 from configsvc.settings import MAX_BODY_BYTES
 from configsvc.store.keys import is_valid_name
 
 NAME_RULE = "1-63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a-z or 0-9"
+
+MAX_JSON_DEPTH = 64
+"""Nesting levels of arrays and objects a body may have (a document needs fewer than 10)."""
+
+MAX_HEADER_BYTES = 32 * 1024
+"""Total size of a request's header names and values."""
+
+MAX_REVISION = 2**63 - 2
+"""The largest revision a client may name (etcd revisions are int64; `since + 1` must fit)."""
+
+
+class HeadersTooLarge(ApiError):
+    status = 431
+    code = "headers_too_large"
+
+
+def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """431 when the request's headers are over `MAX_HEADER_BYTES` in all."""
+    size = sum(len(name) + len(value) for name, value in headers)
+    if size > MAX_HEADER_BYTES:
+        raise HeadersTooLarge(
+            f"the request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}"
+        )
+
+
+def check_query(
+    items: Sequence[tuple[str, str]], allowed: Iterable[str], repeatable: Iterable[str] = ()
+) -> None:
+    """400 for a query parameter the route does not know, or a single one given twice.
+
+    A typo must not pass silently: `?dryrun=true` on a PUT would store for real.
+    """
+    known = set(allowed)
+    seen: set[str] = set()
+    for name, _value in items:
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise BadRequest(
+                f"unknown query parameter {name[:64]!r} (this route takes: {names})",
+                [{"loc": ["query", name[:64]], "msg": "unknown parameter"}],
+            )
+        if name in seen and name not in repeatable:
+            raise BadRequest(
+                f"query parameter {name!r} is given more than once",
+                [{"loc": ["query", name], "msg": "given more than once"}],
+            )
+        seen.add(name)
+
+
+async def check_request(request: Request) -> None:
+    """Router dependency: bounded headers, and only the query parameters the route declares."""
+    check_headers(request.scope.get("headers", ()))
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    fields = {field.alias: field for field in dependant.query_params}
+    repeatable = {
+        alias
+        for alias, field in fields.items()
+        if _is_sequence(getattr(getattr(field, "field_info", None), "annotation", None))
+    }
+    check_query(request.query_params.multi_items(), fields, repeatable)
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origins = {typing.get_origin(annotation), *map(typing.get_origin, typing.get_args(annotation))}
+    return bool(origins & {list, tuple, set, frozenset})
+
+
+def parse_revision(value: str, what: str) -> int:
+    """A store revision given by a client (ASCII digits, int64); else 400."""
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_REVISION:
+        raise BadRequest(f"{what} must be a store revision (a whole number)")
+    return int(value)
 
 
 def check_name(value: str, what: str) -> str:
@@ -27,7 +105,7 @@ def check_name(value: str, what: str) -> str:
 async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     """The request body parsed as JSON; 413 past `limit` bytes, 400 if not JSON."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -37,24 +115,80 @@ async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
     raw = b"".join(chunks)
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
-        raise BadRequest(f"unsupported content type {content_type!r}: send application/json")
+    content_type = request.headers.get("content-type", "application/json")
+    content_type = content_type.split(";")[0].strip().lower()  # media types ignore case
+    if content_type != "application/json" and not (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
+        raise BadRequest(f"unsupported content type {content_type[:100]!r}: send application/json")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise BadRequest(f"unsupported content encoding {encoding[:100]!r}: send the JSON as is")
     if not raw:
         raise BadRequest("the body is empty: send a JSON object")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _too_deep() from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except ValueError:  # an integer of more than 4,300 digits
+        raise BadRequest("malformed JSON: a number is too long") from None
+    _check_parsed(value)
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
     """NaN and Infinity are not JSON; stored, they would make the document unreadable."""
     raise BadRequest(f"malformed JSON: {name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number; one too large for a double (`1e400`) would be stored as Infinity."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise BadRequest(f"malformed JSON: the number {literal[:40]} is out of range")
+    return value
+
+
+def _too_deep() -> BadRequest:
+    return BadRequest(f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
+
+
+def _check_parsed(value: Any) -> None:
+    """400 past `MAX_JSON_DEPTH` levels, or for a string holding a lone surrogate (`\\ud800`):
+    such a string cannot be stored as UTF-8 nor answered."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: Iterable[Any] = node.values()
+            _check_strings(node.keys())
+        elif isinstance(node, list):
+            items = node
+        else:
+            _check_strings((node,))
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        stack.extend((child, depth + 1) for child in items)
+
+
+def _check_strings(values: Iterable[Any]) -> None:
+    for text in values:
+        if isinstance(text, str) and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(
+                    "malformed JSON: a string holds a lone surrogate escape (\\ud800-\\udfff)"
+                ) from None
 
 
 def require_object(body: Any) -> dict[str, Any]:
@@ -90,9 +224,33 @@ def parse_if_match(value: str | None) -> int | None:
     if tag == "*":
         return -1
     inner = tag.strip('"')
-    if not inner.isdigit():
+    if not (inner.isascii() and inner.isdigit()):
         raise BadRequest('If-Match must be "<revision>" as given in an ETag, or *')
     return int(inner)
+
+
+def json_body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` that documents a JSON request body of `model`'s shape.
+
+    The routes read their bodies themselves (size limit, strict JSON), so FastAPI does not
+    see them; without this the OpenAPI description would show no body at all.
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**inline(defs[ref.removeprefix("#/$defs/")]), **inline(rest)}
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def json_response(

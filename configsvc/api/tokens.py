@@ -9,12 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from configsvc.api.configs import _parse
 from configsvc.api.deps import Services, principal, services
-from configsvc.api.http import check_name, json_response, read_json_body
+from configsvc.api.http import (
+    check_name,
+    check_request,
+    json_body_openapi,
+    json_response,
+    read_json_body,
+)
 from configsvc.auth import ADMIN_NAME, Principal, Role, hash_secret, new_token, validate_patterns
 from configsvc.errors import Conflict
 from configsvc.store.records import TokenRecord, utc_now
 
-router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
+router = APIRouter(prefix="/v1/tokens", tags=["tokens"], dependencies=[Depends(check_request)])
 
 Caller = Annotated[Principal, Depends(principal)]
 App = Annotated[Services, Depends(services)]
@@ -34,7 +40,11 @@ class TokenIn(BaseModel):
         return list(validate_patterns(value))
 
 
-@router.post("", summary="Create a token; the answer holds the token, shown this once")
+@router.post(
+    "",
+    summary="Create a token; the answer holds the token, shown this once",
+    openapi_extra=json_body_openapi(TokenIn),
+)
 async def create_token(request: Request, app: App, caller: Caller) -> Response:
     caller.require(Role.ADMIN)
     body: TokenIn = _parse(TokenIn, await read_json_body(request))

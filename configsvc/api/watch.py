@@ -15,10 +15,10 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, cast
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from configsvc.api.deps import Services
-from configsvc.api.http import check_name
+from configsvc.api.http import check_headers, check_name, check_query, parse_revision
 from configsvc.auth import Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
@@ -29,6 +29,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 WATCH_PATH = "/v1/watch"
+MAX_WATCH_NAMESPACES = 64
+"""Namespaces one stream may watch: a catch-up reads two key ranges per namespace in one etcd
+transaction, and etcd allows 128 operations in a transaction by default."""
+QUERY_PARAMETERS = ("namespace", "since")
 FLUSH_TIMEOUT = 2.0
 """Seconds the generic path may take to send what is queued when a stream ends."""
 SSE_HEADERS = [
@@ -151,9 +155,7 @@ def _since(query: dict[str, list[str]], headers: dict[str, str]) -> int | None:
     value = headers.get("last-event-id") or (query.get("since") or [""])[-1]
     if not value:
         return None
-    if not value.isdigit():
-        raise BadRequest("Last-Event-ID and since must be a store revision (a whole number)")
-    return int(value)
+    return parse_revision(value, "Last-Event-ID and since")
 
 
 async def _send_error(send: Send, error: ApiError) -> None:
@@ -170,12 +172,17 @@ async def handle_watch(
 ) -> None:
     """Serve one watch stream until the client leaves or the service ends it."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    query = parse_qs(query_string)
     try:
+        check_headers(scope["headers"])
+        check_query(parse_qsl(query_string), QUERY_PARAMETERS, repeatable=("namespace",))
         principal = await services.auth.authenticate(headers.get("authorization"))
         namespaces = query.get("namespace", [])
         if not namespaces:
             raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")
+        if len(set(namespaces)) > MAX_WATCH_NAMESPACES:
+            raise BadRequest(f"a stream may watch at most {MAX_WATCH_NAMESPACES} namespaces")
         for ns in namespaces:
             check_name(ns, "namespace")
             principal.require(Role.READER, ns)
