@@ -1,0 +1,285 @@
+"""Fuzzing the REST API from its OpenAPI description with schemathesis, against a real service.
+
+Every operation of `/openapi.json` except `GET /v1/watch` (a stream that never ends; its
+refusals are covered by hand in test_requests.py) is sent schema-conforming and
+schema-violating requests, by three callers:
+
+- anonymous and a reader token without `secrets`: nothing may change in the store at all
+  (etcd's revision stays put), and no answer may hold the seeded secret;
+- the admin token: whatever it writes, every refused request (4xx) leaves etcd's revision
+  where it was.
+
+For every caller: no 5xx, and every refusal is in the contract's error shape.
+
+The copy of the schema the fuzzer works from is enriched so that requests get past the
+first checks: names follow the name rule (or are the seeded ones), and PUT bodies may be
+each kind's real JSON Schema (GET /v1/schemas), next to the generic body the service
+documents.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from badinput.badtools import MARKER, StoreProbe, assert_error_shape, models_spec, rate_spec
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from support import RunningService
+
+from configsvc.etcd_process import EtcdProcess
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+SEEDED_NAMESPACES = ["prod", "staging"]
+SEEDED_NAMES = ["chat-models", "limits", "keys"]
+READER_NAME = "fuzz-reader-q7"
+EXCLUDED_PATHS = ("/v1/watch",)
+
+
+# ---- the schema the fuzzer works from ----------------------------------------------------
+
+
+def _inline_defs(schema: dict[str, Any], prefix: str, components: dict[str, Any]) -> Any:
+    """Move `$defs` into `components/schemas` (as `<prefix>.<name>`) and point refs there."""
+    schema = copy.deepcopy(schema)
+    defs = schema.pop("$defs", {})
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node = {**node, "$ref": f"#/components/schemas/{prefix}.{ref[8:]}"}
+            return {key: rewrite(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    for name, value in defs.items():
+        components[f"{prefix}.{name}"] = rewrite(value)
+    return rewrite(schema)
+
+
+def fuzz_schema(service: RunningService) -> dict[str, Any]:
+    """`/openapi.json`, with name rules and the kinds' schemas filled in."""
+    raw: dict[str, Any] = httpx.get(f"{service.url}/openapi.json", timeout=10).json()
+    components = raw.setdefault("components", {}).setdefault("schemas", {})
+    with service.client() as client:
+        kinds = client.get("/v1/schemas").json()["items"]
+    etag = {"type": "string", "pattern": r'^"[0-9]{1,3}"$'}
+    for path, operations in raw["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == "if-match":
+                    parameter["schema"] = {"anyOf": [etag, {"type": "string", "enum": ["*"]}]}
+                if parameter["in"] == "header" and parameter["name"] == "if-none-match":
+                    star = {"type": "string", "enum": ["*"]}
+                    parameter["schema"] = star if method == "put" else {"anyOf": [etag, star]}
+                if parameter["in"] == "path" and parameter["name"] in ("ns", "name", "kind"):
+                    seeded = {
+                        "ns": SEEDED_NAMESPACES,
+                        "name": [*SEEDED_NAMES, READER_NAME],
+                        "kind": [kind["kind"] for kind in kinds],
+                    }[parameter["name"]]
+                    # Any string at all comes from the negative mode (which breaks the pattern).
+                    parameter["schema"] = {
+                        "anyOf": [
+                            {"type": "string", "enum": seeded},
+                            {"type": "string", "pattern": NAME_PATTERN},
+                        ]
+                    }
+        post = operations.get("post")
+        if path == "/v1/tokens" and post is not None:
+            token = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+            token["name"] = {"type": "string", "pattern": NAME_PATTERN}
+            token["namespaces"]["items"] = {
+                "anyOf": [
+                    {"type": "string", "enum": ["*", "prod", "team-*"]},
+                    {"type": "string", "pattern": r"^[a-z0-9._*-]{1,63}$"},
+                ]
+            }
+        put = operations.get("put")
+        if path == "/v1/configs/{ns}/{name}" and put is not None:
+            # One variant per kind, with its real schema. (The generic body the service
+            # documents is a superset of these: next to them it would be all the fuzzer
+            # makes. Schema-violating bodies come from the negative mode.)
+            media = put["requestBody"]["content"]["application/json"]
+            generic = media["schema"]["properties"]
+            variants = []
+            for kind in kinds:
+                spec = _inline_defs(kind["schema"], kind["kind"], components)
+                properties = {
+                    **{key: generic[key] for key in ("version", "revision", "updated_by")},
+                    "kind": {"type": "string", "enum": [kind["kind"]]},
+                    "spec": spec,
+                    "message": {"type": "string", "maxLength": 1000},
+                }
+                variants.append(
+                    {
+                        "type": "object",
+                        "properties": properties,
+                        "required": ["kind", "spec"],
+                        "additionalProperties": False,
+                    }
+                )
+            media["schema"] = {"anyOf": variants}
+    return raw
+
+
+def operations(raw: dict[str, Any]) -> list[Any]:
+    schema = schemathesis.openapi.from_dict(raw)
+    found = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path not in EXCLUDED_PATHS:
+            found.append(operation)
+    return found
+
+
+# ---- running the fuzzer ------------------------------------------------------------------
+
+
+@dataclass
+class FuzzRun:
+    """One caller's run over every operation, and what it saw."""
+
+    service: RunningService
+    probe: StoreProbe
+    token: str | None
+    frozen: bool
+    """Nothing may change in the store during this run (a caller that may not write)."""
+    secrets_visible: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    def check(self, case: Any, session: requests.Session) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        before = self.probe.revision()
+        response = case.call(
+            base_url=self.service.url, session=session, headers=headers, timeout=15
+        )
+        after = self.probe.revision()
+        label = f"{case.method} {case.operation.path}"
+        self.counts[label] += 1
+        self.statuses[response.status_code] += 1
+        where = f"{label}: {case.as_curl_command(headers=headers)}"
+        status = response.status_code
+        assert status < 500, f"{status} {response.text[:300]}\n{where}"
+        if status >= 400:
+            assert_error_shape(_as_httpx(response))
+            assert after == before, f"a refused request wrote {self.probe.changed_since(before)}"
+        if self.frozen or case.method == "GET":
+            assert after == before, f"{status}: wrote {self.probe.changed_since(before)}\n{where}"
+        if not self.secrets_visible:
+            assert MARKER not in response.text, f"a secret in the answer\n{where}"
+
+    def run(self, operation: Any, mode: GenerationMode, examples: int) -> None:
+        session = requests.Session()
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate, Phase.shrink],
+            suppress_health_check=list(HealthCheck),
+        )
+        def fuzz(case: Any) -> None:
+            self.check(case, session)
+
+        try:
+            fuzz()
+        except Unsatisfiable:
+            # Nothing to violate: an operation without parameters or body has no negative cases.
+            if mode is not GenerationMode.NEGATIVE:
+                raise
+        finally:
+            session.close()
+
+
+def _as_httpx(response: Any) -> httpx.Response:
+    headers = [
+        (name, value)
+        for name, values in response.headers.items()
+        for value in (values if isinstance(values, list) else [values])
+    ]
+    return httpx.Response(response.status_code, headers=headers, content=response.content)
+
+
+@pytest.fixture
+def seeded(service: RunningService, etcd: EtcdProcess) -> Iterator[tuple[StoreProbe, str]]:
+    """The service with documents (one holding the secret MARKER) and a reader token."""
+    with service.client() as api:
+        for ns in SEEDED_NAMESPACES:
+            for name, kind, spec in (
+                ("chat-models", "ModelEndpoints", models_spec()),
+                ("limits", "RateLimits", rate_spec(1)),
+                ("limits", "RateLimits", rate_spec(2)),
+            ):
+                answer = api.put(f"/v1/configs/{ns}/{name}", json={"kind": kind, "spec": spec})
+                assert answer.status_code in (200, 201), answer.text
+        api.delete("/v1/configs/staging/limits")
+        created = api.post(
+            "/v1/tokens", json={"name": READER_NAME, "role": "reader", "namespaces": ["*"]}
+        )
+        assert created.status_code == 201, created.text
+    probe = StoreProbe(etcd)
+    yield probe, created.json()["token"]
+    probe.close()
+
+
+def fuzz_everything(
+    service: RunningService, probe: StoreProbe, reader: str, examples: int
+) -> dict[str, Any]:
+    raw = fuzz_schema(service)
+    ops = operations(raw)
+    assert len(ops) >= 15, [op.path for op in ops]
+    runs = {
+        "anonymous": FuzzRun(service, probe, None, frozen=True, secrets_visible=False),
+        "reader": FuzzRun(service, probe, reader, frozen=True, secrets_visible=False),
+        "admin": FuzzRun(service, probe, service.admin_token, frozen=False, secrets_visible=True),
+    }
+    budget = {
+        "anonymous": max(3, examples // 4),
+        "reader": max(5, examples // 2),
+        "admin": examples,
+    }
+    started = time.monotonic()
+    for who, run in runs.items():  # admin last: it may delete the reader's token
+        state = probe.state()
+        for operation in ops:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                run.run(operation, mode, budget[who])
+        if run.frozen:
+            assert probe.state() == state, f"{who}: the store changed"
+    summary = {
+        "seconds": round(time.monotonic() - started, 1),
+        "operations": len(ops),
+        "requests": {who: sum(run.counts.values()) for who, run in runs.items()},
+        "per_operation": {who: dict(sorted(run.counts.items())) for who, run in runs.items()},
+        "statuses": {who: dict(sorted(run.statuses.items())) for who, run in runs.items()},
+    }
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def test_fuzz_the_rest_api(service: RunningService, seeded: tuple[StoreProbe, str]) -> None:
+    probe, reader = seeded
+    summary = fuzz_everything(service, probe, reader, examples=20)
+    assert summary["requests"]["admin"] >= 16 * 20
+
+
+@pytest.mark.slow
+def test_fuzz_the_rest_api_longer(service: RunningService, seeded: tuple[StoreProbe, str]) -> None:
+    probe, reader = seeded
+    fuzz_everything(service, probe, reader, examples=300)
