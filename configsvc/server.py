@@ -114,13 +114,28 @@ def run_server(settings: ServiceSettings) -> None:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
 
 
+def _preload_app_modules() -> threading.Thread:
+    """Import the app's modules (FastAPI, gRPC, ...: about a second) in a thread, so that the
+    imports overlap the embedded etcd's start instead of following it."""
+
+    def load() -> None:
+        import configsvc.app
+        import configsvc.asgi_server  # noqa: F401
+
+    thread = threading.Thread(target=load, name="configsvc-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def _run(settings: ServiceSettings) -> None:
     with contextlib.ExitStack() as stack:
         endpoints = settings.etcd_endpoints()
+        preload = _preload_app_modules()
         if not endpoints:
             etcd = stack.enter_context(EmbeddedEtcd(settings.data_dir, settings.etcd_binary))
             _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
             endpoints = [etcd.client_url]
+        preload.join()
         _serve_http(settings, endpoints)
 
 
