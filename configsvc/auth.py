@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from configsvc.errors import Forbidden, Unauthorized
@@ -55,6 +56,31 @@ class Principal:
     def may_access(self, ns: str) -> bool:
         """True when one of the token's namespace patterns matches `ns`."""
         return any(fnmatch.fnmatchcase(ns, pattern) for pattern in self.namespaces)
+
+    def covers(self, pattern: str) -> bool:
+        """True when every namespace `pattern` matches is one this token may access.
+
+        Decided conservatively: `*` covers everything, `prefix*` covers patterns that start
+        with `prefix`, and any other pattern covers only itself.
+        """
+        for own in self.namespaces:
+            if own == "*" or own == pattern:
+                return True
+            prefix = own[:-1]
+            if own.endswith("*") and "*" not in prefix and pattern.startswith(prefix):
+                return True
+        return False
+
+    def require_grant(self, patterns: Sequence[str], secrets: bool) -> None:
+        """Raise `Forbidden` unless this token may hand out `patterns` and `secrets`: a token
+        can create tokens that reach no further than itself."""
+        beyond = [pattern for pattern in patterns if not self.covers(pattern)]
+        if beyond:
+            raise Forbidden(
+                f"token {self.name!r} may not grant namespaces beyond its own: {', '.join(beyond)}"
+            )
+        if secrets and not self.secrets:
+            raise Forbidden(f"token {self.name!r} may not read secrets, so it may not grant it")
 
     def require(self, role: Role, ns: str | None = None) -> None:
         """Raise `Forbidden` unless the token has `role` (or higher) and may touch `ns`."""

@@ -51,6 +51,7 @@ async def create_token(request: Request, app: App, caller: Caller) -> Response:
     check_name(body.name, "name")
     if body.name == ADMIN_NAME:
         raise Conflict("the name 'admin' is the service's own admin token")
+    caller.require_grant(body.namespaces, body.secrets)
     token = new_token(body.name)
     record = TokenRecord(
         name=body.name,

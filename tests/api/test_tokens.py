@@ -243,3 +243,36 @@ def test_secrets_flag_is_listed_and_honoured(service, api: httpx.Client, make_to
     items = {item["name"]: item for item in api.get("/v1/tokens").json()["items"]}
     assert items["with-secrets"]["secrets"] is True
     assert items["without"]["secrets"] is False
+
+
+def test_a_token_grants_no_more_than_it_has(api: httpx.Client, service) -> None:
+    """An admin token limited to team-a-* without secrets cannot mint a broader token."""
+    limited = api.post(
+        "/v1/tokens", json={"name": "team-a-admin", "role": "admin", "namespaces": ["team-a-*"]}
+    ).json()["token"]
+    with service.client(limited) as client:
+        for namespaces, secrets in (
+            (["*"], False),
+            (["prod"], False),
+            (["team-*"], False),
+            (["team-a-x", "team-b-x"], False),
+            (["team-a-x"], True),
+        ):
+            refused = client.post(
+                "/v1/tokens",
+                json={
+                    "name": "wider",
+                    "role": "reader",
+                    "namespaces": namespaces,
+                    "secrets": secrets,
+                },
+            )
+            assert refused.status_code == 403, (namespaces, secrets, refused.text)
+            assert error_code(refused) == "forbidden"
+        for name, namespaces in (("narrower", ["team-a-x", "team-a-y-*"]), ("same", ["team-a-*"])):
+            created = client.post(
+                "/v1/tokens", json={"name": name, "role": "writer", "namespaces": namespaces}
+            )
+            assert created.status_code == 201, created.text
+    names = [item["name"] for item in api.get("/v1/tokens").json()["items"]]
+    assert "wider" not in names
