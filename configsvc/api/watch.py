@@ -14,12 +14,13 @@ import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, parse_qsl
 
 from configsvc.api.deps import Services
 from configsvc.api.http import check_headers, check_name, check_query, parse_revision
-from configsvc.auth import Role
+from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
 
@@ -167,27 +168,46 @@ async def _send_error(send: Send, error: ApiError) -> None:
     await send(_body(body, more=False))
 
 
+@dataclass(frozen=True, slots=True)
+class WatchRequest:
+    """What a watch stream needs to know of its request, once it is authorised."""
+
+    principal: Principal
+    namespaces: frozenset[str]
+    since: int | None
+
+
+async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> WatchRequest:
+    """Check a watch request (token, namespaces, resume point, capacity); raise `ApiError`.
+
+    Kept apart from the stream so that nothing of the parsed request stays alive for as long
+    as the stream is open.
+    """
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    query = parse_qs(query_string)
+    check_headers(scope["headers"])
+    check_query(parse_qsl(query_string), QUERY_PARAMETERS, repeatable=("namespace",))
+    principal = await services.auth.authenticate(headers.get("authorization"))
+    namespaces = query.get("namespace", [])
+    if not namespaces:
+        raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")
+    if len(set(namespaces)) > MAX_WATCH_NAMESPACES:
+        raise BadRequest(f"a stream may watch at most {MAX_WATCH_NAMESPACES} namespaces")
+    for ns in namespaces:
+        check_name(ns, "namespace")
+        principal.require(Role.READER, ns)
+    since = _since(query, headers)
+    fanout.check_capacity()
+    return WatchRequest(principal, frozenset(namespaces), since)
+
+
 async def handle_watch(
     scope: Scope, receive: Receive, send: Send, services: Services, fanout: Fanout
 ) -> None:
     """Serve one watch stream until the client leaves or the service ends it."""
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    query_string = scope.get("query_string", b"").decode("latin-1")
-    query = parse_qs(query_string)
     try:
-        check_headers(scope["headers"])
-        check_query(parse_qsl(query_string), QUERY_PARAMETERS, repeatable=("namespace",))
-        principal = await services.auth.authenticate(headers.get("authorization"))
-        namespaces = query.get("namespace", [])
-        if not namespaces:
-            raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")
-        if len(set(namespaces)) > MAX_WATCH_NAMESPACES:
-            raise BadRequest(f"a stream may watch at most {MAX_WATCH_NAMESPACES} namespaces")
-        for ns in namespaces:
-            check_name(ns, "namespace")
-            principal.require(Role.READER, ns)
-        since = _since(query, headers)
-        fanout.check_capacity()
+        request = await authorize_watch(scope, services, fanout)
     except ApiError as error:
         await _send_error(send, error)
         return
@@ -198,9 +218,10 @@ async def handle_watch(
     writer: TransportWriter | SendWriter = (
         TransportWriter(direct[0], direct[1], limit) if direct else SendWriter(send, receive, limit)
     )
-    subscriber = Subscriber(frozenset(namespaces), principal.secrets, principal.name, writer)
+    principal = request.principal
+    subscriber = Subscriber(request.namespaces, principal.secrets, principal.name, writer)
     try:
-        await fanout.subscribe(subscriber, since)
+        await fanout.subscribe(subscriber, request.since)
         await subscriber.done
     except ApiError:
         pass  # the store failed during catch-up: end the stream; the client resumes
