@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from configsvc.etcd_process import LOOPBACK, EtcdProcess, MemberStatus, find_etcd_binary
+from configsvc.errors import EtcdStartError
+from configsvc.etcd_process import (
+    LOOPBACK,
+    EtcdProcess,
+    MemberStatus,
+    find_etcd_binary,
+    free_port,
+)
 
 MEMBERS = 3
 HEARTBEAT_MS = 50
 ELECTION_TIMEOUT_MS = 500
+START_ATTEMPTS = 3
+"""Cluster starts tried when a port picked free was taken before etcd bound it."""
+ADDRESS_IN_USE = "address already in use"
 START_TIMEOUT = 30.0
 """Seconds a member (or the cluster) may take to answer healthy."""
 ELECTION_DEADLINE = 20.0
@@ -70,15 +81,37 @@ class EtcdCluster:
         return [m.client_url for m in self.members]
 
     def start(self) -> None:
-        """Spawn every member, then wait until each answers healthy (a leader is elected)."""
-        for member in self.members:
-            member.spawn()
-        try:
+        """Spawn every member, then wait until each answers healthy (a leader is elected).
+
+        Ports are picked free, not reserved: if another process took one meanwhile, the
+        cluster starts over on new ports (and fresh data dirs).
+        """
+        for attempt in range(START_ATTEMPTS):
             for member in self.members:
-                member.wait_healthy(START_TIMEOUT)
-        except BaseException:
-            self.stop()
-            raise
+                member.spawn()
+            try:
+                for member in self.members:
+                    member.wait_healthy(START_TIMEOUT)
+                return
+            except EtcdStartError:
+                port_taken = any(_port_taken(m) for m in self.members)
+                self.stop()
+                if not port_taken or attempt == START_ATTEMPTS - 1:
+                    raise
+                self._new_cluster()
+            except BaseException:
+                self.stop()
+                raise
+
+    def _new_cluster(self) -> None:
+        token = f"faults-{uuid.uuid4().hex[:12]}"
+        for member in self.members:
+            shutil.rmtree(member.data_dir, ignore_errors=True)
+            member.client_port, member.peer_port = free_port(), free_port()
+            member.cluster_token = token
+        initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+        for member in self.members:
+            member.initial_cluster = initial
 
     def stop(self) -> None:
         for member in self.members:
@@ -187,3 +220,10 @@ class EtcdCluster:
         assert response.status == 200, f"{path} on {member.name}: {response.status} {data!r}"
         parsed: dict[str, object] = json.loads(data)
         return parsed
+
+
+def _port_taken(member: EtcdProcess) -> bool:
+    """Whether `member` exited because one of its ports was taken."""
+    if member.running or member.log_path is None or not member.log_path.exists():
+        return False
+    return ADDRESS_IN_USE in member.log_path.read_text(errors="replace")

@@ -138,6 +138,10 @@ class Scenario:
         self.figures.update(check_writes(self.writer.log, store))
         gap, _ = self.writer.log.longest_gap(self.writer.started_at)
         self.figures["longest_write_gap_s"] = round(gap, 3)
+        latencies = sorted(a.acked - a.sent for a in self.writer.log.acks)
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            value = latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+            self.figures[f"write_latency_{name}_ms"] = round(1000 * value, 1)
         self._wait_converged(store, within)
         self.figures["converged_after_last_write_s"] = round(time.monotonic() - stopped, 3)
         for observer in self.observers:

@@ -28,6 +28,8 @@ READY_TIMEOUT = 30.0
 """Seconds an instance may take to answer /readyz after it is spawned."""
 STOP_TIMEOUT = 15.0
 READY_POLL = 0.02
+START_ATTEMPTS = 3
+ADDRESS_IN_USE = "address already in use"
 
 SERVE = """
 import os, sys
@@ -88,8 +90,28 @@ class ServiceInstance:
         raise AssertionError(f"{self.name} not ready within {timeout} s; see {self.log_path}")
 
     def start(self) -> float:
+        """Spawn and wait until ready; returns the monotonic time it was."""
         self.spawn()
-        return self.wait_ready()
+        return self.wait_started()
+
+    def wait_started(self) -> float:
+        """`wait_ready` after `spawn`; on the first start only (clients know the URL
+        afterwards), a port taken meanwhile by another process is replaced: ports are
+        picked free, not reserved."""
+        for attempt in range(START_ATTEMPTS):
+            try:
+                return self.wait_ready()
+            except AssertionError:
+                if self.starts > 1 or attempt == START_ATTEMPTS - 1 or not self._port_taken():
+                    raise
+                self.port = free_port()
+                self.url = f"http://{self.host}:{self.port}"
+                self.starts = 0
+                self.spawn()
+        raise AssertionError("unreachable")
+
+    def _port_taken(self) -> bool:
+        return not self.running and ADDRESS_IN_USE in self.log_text()
 
     @property
     def pid(self) -> int | None:

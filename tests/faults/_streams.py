@@ -93,9 +93,14 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        if self is not self.stream.conn:  # paused or closed while connecting
+            self.transport.close()
+            return
         self.transport.write(self.stream.request())
 
     def data_received(self, data: bytes) -> None:
+        if self is not self.stream.conn:
+            return
         self.buffer += data
         if not self.answered:
             end = self.buffer.find(b"\r\n\r\n")

@@ -45,7 +45,7 @@ def services(cluster: EtcdCluster, tmp_path: Path) -> Iterator[list[ServiceInsta
         for instance in instances:
             instance.spawn()
         for instance in instances:
-            instance.wait_ready()
+            instance.wait_started()
         yield instances
     finally:
         for instance in instances:
