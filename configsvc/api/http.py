@@ -86,9 +86,17 @@ def _is_sequence(annotation: Any) -> bool:
     return bool(origins & {list, tuple, set, frozenset})
 
 
+REVISION_DIGITS = len(str(MAX_REVISION))
+
+
+def _is_digits(value: str) -> bool:
+    """ASCII digits only (`"²".isdigit()` is true, but `int("²")` fails)."""
+    return value.isascii() and value.isdigit()
+
+
 def parse_revision(value: str, what: str) -> int:
     """A store revision given by a client (ASCII digits, int64); else 400."""
-    if not (value.isascii() and value.isdigit()) or int(value) > MAX_REVISION:
+    if not _is_digits(value) or len(value) > REVISION_DIGITS or int(value) > MAX_REVISION:
         raise BadRequest(f"{what} must be a store revision (a whole number)")
     return int(value)
 
@@ -105,7 +113,7 @@ def check_name(value: str, what: str) -> str:
 async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     """The request body parsed as JSON; 413 past `limit` bytes, 400 if not JSON."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _is_digits(declared) and int(declared[:20]) > limit:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -224,9 +232,10 @@ def parse_if_match(value: str | None) -> int | None:
     if tag == "*":
         return -1
     inner = tag.strip('"')
-    if not (inner.isascii() and inner.isdigit()):
+    if not _is_digits(inner):
         raise BadRequest('If-Match must be "<revision>" as given in an ETag, or *')
-    return int(inner)
+    # Past int64 no document can be at that revision (and int() refuses 4,300+ digits).
+    return int(inner) if len(inner) <= REVISION_DIGITS else MAX_REVISION + 1
 
 
 def json_body_openapi(model: type[BaseModel]) -> dict[str, Any]:

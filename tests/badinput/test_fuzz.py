@@ -12,9 +12,16 @@ schema-violating requests, by three callers:
 For every caller: no 5xx, and every refusal is in the contract's error shape.
 
 The copy of the schema the fuzzer works from is enriched so that requests get past the
-first checks: names follow the name rule (or are the seeded ones), and PUT bodies may be
-each kind's real JSON Schema (GET /v1/schemas), next to the generic body the service
-documents.
+first checks: names follow the name rule (or are the seeded ones), ETag headers look like
+ETags, and a PUT body is one of the kinds with its real JSON Schema (GET /v1/schemas).
+The negative mode breaks all of these.
+
+schemathesis only sends valid JSON of valid Unicode, so `test_fuzz_raw_bodies` adds what
+it cannot: valid bodies with one value swapped for deep nesting, out-of-range numbers,
+lone surrogates, broken syntax, stray bytes, huge strings, in other encodings.
+
+CI runs a bounded number of examples (20 per operation and mode for the admin, 10 for the
+reader, 5 anonymous; 150 raw bodies); `pytest -m slow` runs 300/150/75 and 3,000.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import requests
 import schemathesis
 from badinput.badtools import MARKER, StoreProbe, assert_error_shape, models_spec, rate_spec
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from support import RunningService
@@ -279,7 +287,116 @@ def test_fuzz_the_rest_api(service: RunningService, seeded: tuple[StoreProbe, st
     assert summary["requests"]["admin"] >= 16 * 20
 
 
+# ---- raw bodies: valid documents with one value replaced by a nasty JSON fragment -------
+
+PLACEHOLDER = "\x00PLACEHOLDER\x00"
+
+
+def _deep(depth: int, kind: str) -> str:
+    return "[" * depth + "]" * depth if kind == "[" else '{"a":' * depth + "0" + "}" * depth
+
+
+FRAGMENTS = st.one_of(
+    st.builds(_deep, st.integers(30, 20_000), st.sampled_from(["[", "{"])),
+    st.sampled_from(["1e400", "-1e999", "1E+309", "1e-400", "-0", "1.7976931348623157e308"]),
+    st.integers(4_200, 6_000).map(lambda n: "9" * n),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "{", "[1,]", '"open', "tru", "{}}"]),
+    st.sampled_from(['"\\ud800"', '"a\\udfffb"', '"\\udc00\\ud800"', '"\\u0000"']),
+    st.sampled_from(['"\\ud83d\\ude00"', '"****"', '""', "null", "[]", "{}", "true"]),
+    st.text(max_size=30).map(json.dumps),
+    st.binary(min_size=1, max_size=30).map(lambda raw: raw.decode("latin-1")),
+    st.integers(500_000, 600_000).map(lambda n: '"' + "x" * n + '"'),
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _replace(node: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copied = copy.deepcopy(node)
+    target = copied
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return copied
+
+
+RAW_TARGETS: list[tuple[str, str, dict[str, Any]]] = [
+    ("PUT", "/v1/configs/prod/chat-models", {"kind": "ModelEndpoints", "spec": models_spec()}),
+    ("PUT", "/v1/configs/prod/new-doc", {"kind": "RateLimits", "spec": rate_spec(3)}),
+    ("POST", "/v1/configs/prod/limits/rollback", {"to_version": 1, "message": "m"}),
+    ("POST", "/v1/tokens", {"name": "raw-fuzz", "role": "reader", "namespaces": ["*"]}),
+]
+
+
+@st.composite
+def raw_bodies(draw: Any) -> tuple[str, str, bytes, str]:
+    method, path, body = draw(st.sampled_from(RAW_TARGETS))
+    where = draw(st.sampled_from(_paths(body)))
+    text = json.dumps(_replace(body, where, PLACEHOLDER)).replace(
+        json.dumps(PLACEHOLDER), draw(FRAGMENTS)
+    )
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-16", "latin-1"]))
+    content_type = draw(
+        st.sampled_from(["application/json", "application/json", "text/plain", "Application/JSON"])
+    )
+    return method, path, text.encode(encoding, "surrogatepass"), content_type
+
+
+def fuzz_raw_bodies(service: RunningService, probe: StoreProbe, examples: int) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    with service.client() as api:
+
+        @given(request=raw_bodies())
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        def fuzz(request: tuple[str, str, bytes, str]) -> None:
+            method, path, content, content_type = request
+            before = probe.revision()
+            response = api.request(
+                method, path, content=content, headers={"Content-Type": content_type}
+            )
+            statuses[response.status_code] += 1
+            what = (method, path, content[:200], content_type)
+            assert response.status_code < 500, (response.status_code, response.text[:200], what)
+            if response.status_code >= 400:
+                assert_error_shape(response)
+                assert probe.revision() == before, what
+                assert MARKER not in response.text, what
+            # Whatever was stored can be read back: listing and snapshot stay readable.
+            assert api.get("/v1/configs/prod").status_code == 200, what
+
+        fuzz()
+    print("raw bodies:", dict(sorted(statuses.items())))
+    return statuses
+
+
+def test_fuzz_raw_bodies(service: RunningService, seeded: tuple[StoreProbe, str]) -> None:
+    """What the OpenAPI-driven fuzzer cannot send (it only makes valid JSON of valid
+    Unicode): bodies with one value swapped for deep nesting, out-of-range numbers, lone
+    surrogates, broken syntax, stray bytes, huge strings, in other encodings."""
+    statuses = fuzz_raw_bodies(service, seeded[0], examples=150)
+    assert sum(statuses.values()) == 150
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_fuzz_the_rest_api_longer(service: RunningService, seeded: tuple[StoreProbe, str]) -> None:
     probe, reader = seeded
     fuzz_everything(service, probe, reader, examples=300)
+    fuzz_raw_bodies(service, probe, examples=3_000)

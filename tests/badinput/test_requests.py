@@ -128,10 +128,14 @@ def test_bad_parameter_values_are_400(refusals: Refusals) -> None:
         ("GET", "/v1/configs/prod/limits/versions/one", None),
         ("GET", "/v1/configs/prod/limits/versions/%C2%B2", None),
         ("PUT", "/v1/configs/prod/new-doc?dry_run=maybe", rate_body()),
+        ("GET", "/v1/configs/prod/limits/history?limit=" + "9" * 5_000, None),
     ]
     for method, path, body in cases:
         response = send(refusals, method, path, body)
         assert refusals.refused(response, 400, path) == "bad_request"
+    for version in ("9" * 5_000, "-1", "0", "99999999999999999999"):
+        response = refusals.api.get(f"/v1/configs/prod/limits/versions/{version}")
+        assert refusals.refused(response, None, version) in ("bad_request", "not_found")
     refusals.unchanged()
 
 
@@ -271,14 +275,18 @@ def test_non_ascii_digits_in_revisions_are_400(refusals: Refusals) -> None:
         data = data.replace(b"\r\n\r\n", b"\r\nLast-Event-ID: " + value + b"\r\n\r\n", 1)
         response = refusals.raw(data)
         assert refusals.refused(response, 400, (value, "watch")) == "bad_request"
-    for since in ("%C2%B2", "%D9%A1", "-1", "1.5", "0x10", "9223372036854775807", "1" * 30):
+    long_digits = "1" * 5_000  # int() refuses past 4,300 digits
+    data = request_bytes("GET", "/v1/watch?namespace=prod", token=token)
+    data = data.replace(b"\r\n\r\n", f"\r\nLast-Event-ID: {long_digits}\r\n\r\n".encode(), 1)
+    assert refusals.refused(refusals.raw(data), 400, "long Last-Event-ID") == "bad_request"
+    for since in ("%C2%B2", "%D9%A1", "-1", "1.5", "0x10", "9223372036854775807", long_digits):
         response = refusals.api.get(f"/v1/watch?namespace=prod&since={since}")
         assert refusals.refused(response, 400, since) == "bad_request"
     refusals.unchanged()
 
 
 def test_revisions_out_of_range_are_refused_cleanly(refusals: Refusals) -> None:
-    for value in ('"99999999999999999999999"', '"9223372036854775808"', '"0"'):
+    for value in ('"99999999999999999999999"', '"9223372036854775808"', '"0"', f'"{"9" * 5000}"'):
         for method, path, body in (
             ("PUT", "/v1/configs/prod/limits", rate_body(7)),
             ("DELETE", "/v1/configs/prod/limits", None),
