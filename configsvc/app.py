@@ -96,6 +96,9 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             await store.close()
 
     app = ConfigsvcApp(
+        # No redirects for a trailing slash: their Location would come from the client's
+        # Host header, and a document path has exactly one form.
+        redirect_slashes=False,
         title="configsvc",
         version="1.0",
         summary="Hot-reloading configuration for services that call LLMs",
