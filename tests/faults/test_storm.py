@@ -62,6 +62,13 @@ def test_reconnect_storm_after_a_restart_under_1000_streams(
     ]
     attempts = [t for r in records for t in r.attempts if t > dropped_at]
     back = [min(t for t in r.established if t > dropped_at) for r in records]
+    during = [a for a in writer.log.acks if dropped_at <= a.sent <= max(back)]
+    latency_ms = {
+        f"write_latency_during_storm_p99_ms_{name}": round(
+            1000 * percentile([a.acked - a.sent for a in during if a.instance == i], 0.99), 1
+        )
+        for i, name in enumerate(("restarted", "other"))
+    }
     attempts_hist = histogram(attempts, dropped_at)
     back_hist = histogram(back, dropped_at)
     report(
@@ -83,6 +90,7 @@ def test_reconnect_storm_after_a_restart_under_1000_streams(
             ),
             "attempts_peak_per_100ms": max(attempts_hist),
             "back_peak_per_100ms": max(back_hist),
+            **latency_ms,
             "reader_loop_stalls": [(round(t - dropped_at, 2), round(d, 3)) for t, d in fleet.lags],
             "attempts_per_100ms": attempts_hist,
             "back_per_100ms": back_hist,
