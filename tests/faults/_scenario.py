@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from configsvc_client import ClientOptions, ConfigClient, Document
 from support import ADMIN_TOKEN
 
@@ -123,7 +124,7 @@ class Scenario:
         fleet.open(lists)
         return fleet
 
-    def api(self) -> Any:
+    def api(self) -> httpx.Client:
         """An admin client of the first instance that is running."""
         running = next(s for s in self.services if s.running)
         return running.client()
