@@ -10,14 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
+from configsvc_schemas.paths import WILDCARD, SecretPath, locations, value_at
 from pydantic import BaseModel, ValidationError
 
 from configsvc.errors import NotFound, ValidationFailed
-
-WILDCARD = "*"
-"""In a secret path: every key of a dict or every item of a list."""
-
-SecretPath = tuple[str, ...]
 
 
 def _model_args(annotation: Any) -> Iterator[tuple[str | None, type[BaseModel]]]:
@@ -80,7 +76,7 @@ class Kind:
             return spec
         masked = copy.deepcopy(spec)
         for path in self.secrets:
-            for _loc, container, key in _walk(masked, path, ()):
+            for _loc, container, key in locations(masked, path):
                 container[key] = MASK
         return masked
 
@@ -93,16 +89,16 @@ class Kind:
         if not self.secrets or not any(
             container[key] == MASK
             for path in self.secrets
-            for _loc, container, key in _walk(spec, path, ())
+            for _loc, container, key in locations(spec, path)
         ):
             return spec
         restored = copy.deepcopy(spec)
         unresolved: list[list[str]] = []
         for path in self.secrets:
-            for loc, container, key in _walk(restored, path, ()):
+            for loc, container, key in locations(restored, path):
                 if container[key] != MASK:
                     continue
-                previous = _lookup(stored, loc) if stored is not None else None
+                previous = value_at(stored, loc) if stored is not None else None
                 if isinstance(previous, str) and previous != MASK:
                     container[key] = previous
                 else:
@@ -119,38 +115,6 @@ class Kind:
         schema = self.model.model_json_schema()
         _forbid_additional(schema)
         return schema
-
-
-def _walk(
-    node: Any, path: SecretPath, loc: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], dict[str, Any], str]]:
-    """Each (location, container, key) that `path` reaches in `node` and that holds a value."""
-    head, rest = path[0], path[1:]
-    if head == WILDCARD:
-        if isinstance(node, dict):
-            items: list[tuple[str, Any]] = list(node.items())
-        elif isinstance(node, list):
-            items = [(str(i), child) for i, child in enumerate(node)]
-        else:
-            items = []
-        for key, child in items:
-            yield from _walk(child, rest, (*loc, key))
-    elif isinstance(node, dict) and head in node:
-        if rest:
-            yield from _walk(node[head], rest, (*loc, head))
-        elif node[head] is not None:
-            yield (*loc, head), node, head
-
-
-def _lookup(node: Any, loc: tuple[str, ...]) -> Any:
-    for key in loc:
-        if isinstance(node, dict):
-            node = node.get(key)
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            return None
-    return node
 
 
 def _forbid_additional(schema: Any) -> None:

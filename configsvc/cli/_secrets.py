@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-SECRET_MARK = "x-configsvc-secret"  # noqa: S105 - a schema key
-MASK = "****"
-WILDCARD = "*"
-"""In a secret path: every key of an object or every item of an array."""
+from configsvc_schemas import MASK, SECRET_MARK
+from configsvc_schemas.paths import WILDCARD, SecretPath, locations, value_at
 
-SecretPath = tuple[str, ...]
 SchemaSource = Callable[[], Mapping[str, Any]]
 
 
@@ -62,45 +59,6 @@ def secret_paths(schema: Mapping[str, Any]) -> list[SecretPath]:
     return sorted(set(paths))
 
 
-def locations(node: Any, path: SecretPath) -> Iterator[tuple[SecretPath, Any, str | int]]:
-    """Each (location, container, key) that `path` reaches in `node` and that holds a value."""
-    yield from _walk(node, path, ())
-
-
-def _walk(
-    node: Any, path: SecretPath, loc: SecretPath
-) -> Iterator[tuple[SecretPath, Any, str | int]]:
-    head, rest = path[0], path[1:]
-    children: list[tuple[str | int, Any]]
-    if head == WILDCARD:
-        if isinstance(node, dict):
-            children = list(node.items())
-        elif isinstance(node, list):
-            children = list(enumerate(node))
-        else:
-            return
-    elif isinstance(node, dict) and head in node:
-        children = [(head, node[head])]
-    else:
-        return
-    for key, child in children:
-        if rest:
-            yield from _walk(child, rest, (*loc, str(key)))
-        elif child is not None:
-            yield (*loc, str(key)), node, key
-
-
-def _lookup(node: Any, loc: SecretPath) -> Any:
-    for key in loc:
-        if isinstance(node, dict):
-            node = node.get(key)
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            return None
-    return node
-
-
 class SecretMasker:
     """Masks a kind's secret values, using the schemas `load` fetches (once, when needed)."""
 
@@ -141,7 +99,7 @@ class SecretMasker:
             for _loc, container, key in locations(old_spec, path):
                 container[key] = Shown.SAME.value
             for loc, container, key in locations(new_spec, path):
-                container[key] = _compare(_lookup(originals, loc), container[key]).value
+                container[key] = _compare(value_at(originals, loc), container[key]).value
         return old_spec, new_spec
 
 
