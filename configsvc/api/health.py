@@ -58,3 +58,19 @@ async def list_schemas(app: App, caller: Caller) -> Response:
 )
 async def get_schema(kind: str, app: App, caller: Caller) -> Response:
     return json_response({"kind": kind, "schema": app.registry.get(kind).json_schema()})
+
+
+@router.get(
+    "/v1/whoami",
+    summary="The calling token: its name, role, namespace patterns and secret permission",
+    dependencies=[Depends(check_request)],
+)
+async def whoami(caller: Caller) -> Response:
+    return json_response(
+        {
+            "name": caller.name,
+            "role": caller.role.value,
+            "namespaces": list(caller.namespaces),
+            "secrets": caller.secrets,
+        }
+    )

@@ -276,3 +276,23 @@ def test_a_token_grants_no_more_than_it_has(api: httpx.Client, service) -> None:
             assert created.status_code == 201, created.text
     names = [item["name"] for item in api.get("/v1/tokens").json()["items"]]
     assert "wider" not in names
+
+
+def test_whoami_tells_the_token_what_it_may_do(api: httpx.Client, service) -> None:
+    assert api.get("/v1/whoami").json() == {
+        "name": "admin",
+        "role": "admin",
+        "namespaces": ["*"],
+        "secrets": True,
+    }
+    token = api.post(
+        "/v1/tokens", json={"name": "viewer", "role": "reader", "namespaces": ["prod", "dev-*"]}
+    ).json()["token"]
+    with service.client(token) as client:
+        assert client.get("/v1/whoami").json() == {
+            "name": "viewer",
+            "role": "reader",
+            "namespaces": ["prod", "dev-*"],
+            "secrets": False,
+        }
+    assert httpx.get(f"{service.url}/v1/whoami").status_code == 401
