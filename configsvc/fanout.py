@@ -179,17 +179,22 @@ class Subscriber:
         self.after = max(self.after, revision)
         return True
 
-    def offer(self, event: EncodedEvent, max_pending: int) -> bool:
-        """Send or hold `event`; False when the stream must be dropped."""
+    def send(self, event: EncodedEvent) -> bool:
+        """Write `event` unless it is not newer than `after`; False when the write failed."""
         if event.revision <= self.after:
             return True
-        if self.pending is not None:
-            self.pending.append(event)
-            return len(self.pending) <= max_pending
         if not self.writer.write(event.raw(self.secrets), event.framed(self.secrets)):
             return False
         self.after = event.revision
         return True
+
+    def offer(self, event: EncodedEvent, max_pending: int) -> bool:
+        """Send `event`, or hold it while catching up; False when the stream must be dropped."""
+        if self.pending is None:
+            return self.send(event)
+        if event.revision > self.after:
+            self.pending.append(event)
+        return len(self.pending) <= max_pending
 
     def finish(self, reason: str) -> None:
         if not self.done.done():
@@ -328,14 +333,10 @@ class Fanout:
 
     def _write(self, subscriber: Subscriber, event: EncodedEvent) -> bool:
         """Write `event` to a subscriber that is not live yet; drop it on failure."""
-        if event.revision <= subscriber.after:
+        if subscriber.send(event):
             return True
-        raw = event.raw(subscriber.secrets)
-        if not subscriber.writer.write(raw, event.framed(subscriber.secrets)):
-            self._drop(subscriber, "slow", abort=True)
-            return False
-        subscriber.after = event.revision
-        return True
+        self._drop(subscriber, "slow", abort=True)
+        return False
 
     def _go_live(self, subscriber: Subscriber) -> None:
         held = subscriber.pending or []
