@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 
 class ConfigsvcError(Exception):
     """Base of every error raised by configsvc."""
@@ -89,3 +91,15 @@ class ValidationFailed(ApiError):
 class StoreUnavailable(ApiError):
     status = 503
     code = "store_unavailable"
+
+
+def validation_failed(
+    message: str, exc: ValidationError, prefix: tuple[str, ...] = ()
+) -> ValidationFailed:
+    """A 422 whose details are pydantic's errors, each at `prefix` + its path, without the
+    input value (it may be a secret)."""
+    details = [
+        {"loc": [*prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return ValidationFailed(message, details)

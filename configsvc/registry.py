@@ -13,7 +13,7 @@ from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
 from configsvc_schemas.paths import WILDCARD, SecretPath, locations, value_at
 from pydantic import BaseModel, ValidationError
 
-from configsvc.errors import NotFound, ValidationFailed
+from configsvc.errors import NotFound, ValidationFailed, validation_failed
 
 
 def _model_args(annotation: Any) -> Iterator[tuple[str | None, type[BaseModel]]]:
@@ -62,11 +62,7 @@ class Kind:
         try:
             value = self.model.model_validate(spec, extra="forbid")
         except ValidationError as exc:
-            details = [
-                {"loc": ["spec", *err["loc"]], "msg": err["msg"], "type": err["type"]}
-                for err in exc.errors(include_url=False, include_input=False, include_context=False)
-            ]
-            raise ValidationFailed(f"spec is not a valid {self.name}", details) from None
+            raise validation_failed(f"spec is not a valid {self.name}", exc, ("spec",)) from None
         dumped: dict[str, Any] = value.model_dump(mode="json", exclude_unset=True)
         return dumped
 

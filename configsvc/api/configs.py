@@ -20,7 +20,7 @@ from configsvc.api.http import (
     require_object,
 )
 from configsvc.auth import Principal, Role
-from configsvc.errors import BadRequest, NotFound, ValidationFailed
+from configsvc.errors import BadRequest, NotFound, ValidationFailed, validation_failed
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent
 
 router = APIRouter(prefix="/v1", tags=["configs"], dependencies=[Depends(check_request)])
@@ -59,11 +59,7 @@ def _parse(model: type[BaseModel], body: Any) -> Any:
     try:
         return model.model_validate(require_object(body))
     except ValidationError as exc:
-        details = [
-            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ValidationFailed("the body is not a valid request", details) from None
+        raise validation_failed("the body is not a valid request", exc) from None
 
 
 def document_json(app: App, caller: Principal, document: Document) -> dict[str, Any]:
