@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from configsvc.api.deps import Services, principal, services
 from configsvc.api.http import (
@@ -15,12 +15,12 @@ from configsvc.api.http import (
     etag_matches,
     json_body_openapi,
     json_response,
+    parse_body,
     parse_if_match,
     read_json_body,
-    require_object,
 )
 from configsvc.auth import Principal, Role
-from configsvc.errors import BadRequest, NotFound, ValidationFailed, validation_failed
+from configsvc.errors import BadRequest, NotFound, ValidationFailed
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent
 
 router = APIRouter(prefix="/v1", tags=["configs"], dependencies=[Depends(check_request)])
@@ -53,13 +53,6 @@ class RollbackIn(BaseModel):
 
     to_version: int = Field(ge=1)
     message: str | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
-
-
-def _parse(model: type[BaseModel], body: Any) -> Any:
-    try:
-        return model.model_validate(require_object(body))
-    except ValidationError as exc:
-        raise validation_failed("the body is not a valid request", exc) from None
 
 
 def document_json(app: App, caller: Principal, document: Document) -> dict[str, Any]:
@@ -144,7 +137,7 @@ async def put_config(
     expected_revision = parse_if_match(if_match)
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("on a PUT, If-None-Match must be * (create only)")
-    body: DocumentIn = _parse(DocumentIn, await read_json_body(request))
+    body = parse_body(DocumentIn, await read_json_body(request))
     if body.namespace not in (None, ns) or body.name not in (None, name):
         raise BadRequest(f"the body names {body.namespace}/{body.name} but the path is {ns}/{name}")
     kind = app.registry.find(body.kind)
@@ -238,7 +231,7 @@ async def _version_record(app: App, ns: str, name: str, version: int) -> History
 async def rollback(ns: str, name: str, request: Request, app: App, caller: Caller) -> Response:
     _names(ns, name)
     caller.require(Role.WRITER, ns)
-    body: RollbackIn = _parse(RollbackIn, await read_json_body(request))
+    body = parse_body(RollbackIn, await read_json_body(request))
     record = await _version_record(app, ns, name, body.to_version)
     old = record.document()
     if old is None:

@@ -10,13 +10,21 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from configsvc.errors import ApiError, BadRequest, PayloadTooLarge, ValidationFailed
+from configsvc.errors import (
+    ApiError,
+    BadRequest,
+    PayloadTooLarge,
+    ValidationFailed,
+    validation_failed,
+)
 from configsvc.settings import MAX_BODY_BYTES
 from configsvc.store.keys import is_valid_name
 
 NAME_RULE = "1-63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a-z or 0-9"
+
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 
 MAX_JSON_DEPTH = 64
 """Nesting levels of arrays and objects a body may have (a document needs fewer than 10)."""
@@ -266,3 +274,11 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def parse_body(model: type[ModelT], body: Any) -> ModelT:
+    """`body` as a `model`; 422 with the path of each problem."""
+    try:
+        return model.model_validate(require_object(body))
+    except ValidationError as exc:
+        raise validation_failed("the body is not a valid request", exc) from None

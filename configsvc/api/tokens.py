@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configsvc.api.configs import _parse
 from configsvc.api.deps import Services, principal, services
 from configsvc.api.http import (
     check_name,
     check_request,
     json_body_openapi,
     json_response,
+    parse_body,
     read_json_body,
 )
 from configsvc.auth import ADMIN_NAME, Principal, Role, hash_secret, new_token, validate_patterns
@@ -47,7 +47,7 @@ class TokenIn(BaseModel):
 )
 async def create_token(request: Request, app: App, caller: Caller) -> Response:
     caller.require(Role.ADMIN)
-    body: TokenIn = _parse(TokenIn, await read_json_body(request))
+    body = parse_body(TokenIn, await read_json_body(request))
     check_name(body.name, "name")
     if body.name == ADMIN_NAME:
         raise Conflict("the name 'admin' is the service's own admin token")
