@@ -13,21 +13,16 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, cast
 from urllib.parse import parse_qs, parse_qsl
 
+from configsvc.api.asgi_types import Message, Receive, Scope, Send
 from configsvc.api.deps import Services
 from configsvc.api.http import check_headers, check_name, check_query, parse_revision
+from configsvc.api.sse_connection import SseConnection
 from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 WATCH_PATH = "/v1/watch"
 MAX_WATCH_NAMESPACES = 64
@@ -41,30 +36,6 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-
-
-class TransportWriter:
-    """Writes straight to uvicorn's transport; drops the stream past `limit` unsent bytes."""
-
-    __slots__ = ("chunked", "limit", "transport")
-
-    def __init__(self, transport: asyncio.Transport, chunked: bool, limit: int) -> None:
-        self.transport = transport
-        self.chunked = chunked
-        self.limit = limit
-
-    def write(self, raw: bytes, framed: bytes) -> bool:
-        transport = self.transport
-        if transport.is_closing() or transport.get_write_buffer_size() > self.limit:
-            return False
-        transport.write(framed if self.chunked else raw)
-        return True
-
-    def is_closed(self) -> bool:
-        return self.transport.is_closing()
-
-    def abort(self) -> None:
-        self.transport.abort()
 
 
 class SendWriter:
@@ -134,23 +105,6 @@ def _body(data: bytes, more: bool = True) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
 
-TRANSPORT_METHODS = ("write", "is_closing", "get_write_buffer_size", "abort")
-"""What the direct path needs of a transport. Checked by name: uvloop's transports (which
-uvicorn uses whenever uvloop is installed) are not `asyncio.Transport` subclasses."""
-
-
-def _transport_of(send: Send) -> tuple[asyncio.Transport, bool] | None:
-    """uvicorn's transport behind `send`, and whether the body is chunked; else None."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    chunked = getattr(cycle, "chunked_encoding", None)
-    if isinstance(chunked, bool) and all(
-        callable(getattr(transport, method, None)) for method in TRANSPORT_METHODS
-    ):
-        return cast("asyncio.Transport", transport), chunked
-    return None
-
-
 def _since(query: dict[str, list[str]], headers: dict[str, str]) -> int | None:
     """The resume revision: `Last-Event-ID` (set by reconnecting clients), else `?since=`."""
     value = headers.get("last-event-id") or (query.get("since") or [""])[-1]
@@ -205,7 +159,9 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
 async def handle_watch(
     scope: Scope, receive: Receive, send: Send, services: Services, fanout: Fanout
 ) -> None:
-    """Serve one watch stream until the client leaves or the service ends it."""
+    """Serve one watch stream: until it is live here, then (under uvicorn's httptools
+    protocol) from the connection itself, so that the request task and uvicorn's state for
+    the connection are gone while the stream stays open."""
     try:
         request = await authorize_watch(scope, services, fanout)
     except ApiError as error:
@@ -213,23 +169,45 @@ async def handle_watch(
         return
 
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-    direct = _transport_of(send)
     limit = fanout.options.max_buffer_bytes
-    writer: TransportWriter | SendWriter = (
-        TransportWriter(direct[0], direct[1], limit) if direct else SendWriter(send, receive, limit)
-    )
+    connection = SseConnection.of(send, limit)
+    writer: SseConnection | SendWriter = connection or SendWriter(send, receive, limit)
     principal = request.principal
     subscriber = Subscriber(request.namespaces, principal.secrets, principal.name, writer)
+    handed_over = False
     try:
         await fanout.subscribe(subscriber, request.since)
-        await subscriber.done
+        handed_over = connection is not None and _hand_over(connection, send, subscriber, fanout)
+        if not handed_over:
+            await subscriber.done
     except ApiError:
         pass  # the store failed during catch-up: end the stream; the client resumes
     finally:
-        fanout.unsubscribe(subscriber)
-        if isinstance(writer, SendWriter):
-            await writer.flush_and_stop()
+        if not handed_over:
+            fanout.unsubscribe(subscriber)
+            if isinstance(writer, SendWriter):
+                await writer.flush_and_stop()
+    if handed_over:
+        return
     # Complete the response even when the connection is gone or aborted (uvicorn ignores
     # the write then), so the server does not report an unfinished response.
     with contextlib.suppress(OSError):
         await send(_body(b"", more=False))
+
+
+def _hand_over(
+    connection: SseConnection, send: Send, subscriber: Subscriber, fanout: Fanout
+) -> bool:
+    """Let `connection` carry the live stream on its own; False when it cannot."""
+    if subscriber.done.done():
+        return False
+
+    def client_left() -> None:
+        fanout.unsubscribe(subscriber)
+        subscriber.finish("gone")
+
+    if not connection.take_over(send, client_left):
+        return False
+    # Ended by the service (shutdown, revoked token, slow reader): finish the response.
+    subscriber.done.add_done_callback(lambda _done: connection.end())
+    return True
