@@ -22,7 +22,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from configsvc.registry import KindRegistry
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Document
-from configsvc.store.replay import Change, Replayer
+from configsvc.store.replay import Change, Replayer, Snapshot
 
 log = logging.getLogger("configsvc.fanout")
 
@@ -201,6 +201,31 @@ class Subscriber:
             self.done.set_result(reason)
 
 
+class SharedSnapshot:
+    """One snapshot read for the streams that start while it runs, encoded once per variant
+    (secrets clear or masked)."""
+
+    def __init__(self, namespaces: list[str], read: Coroutine[Any, Any, Snapshot]) -> None:
+        self.namespaces = namespaces
+        self.task: asyncio.Task[Snapshot] = asyncio.ensure_future(read)
+        self.task.add_done_callback(_consume_error)
+        self._encoded: dict[bool, bytes] = {}
+
+    def encoded(self, encoder: EventEncoder, secrets: bool) -> bytes:
+        raw = self._encoded.get(secrets)
+        if raw is None:
+            snapshot = self.task.result()
+            raw = encoder.snapshot(snapshot.revision, self.namespaces, snapshot.documents, secrets)
+            self._encoded[secrets] = raw
+        return raw
+
+
+def _consume_error(task: asyncio.Task[Any]) -> None:
+    """Mark a failed shared read's error as seen (its streams may all have gone)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class WatchCapacityError(StoreUnavailable):
     """The process holds as many streams as it may."""
 
@@ -229,6 +254,8 @@ class Fanout:
         self._ring: deque[EncodedEvent] = deque()
         self._ring_bytes = 0
         self._by_namespace: dict[str, set[Subscriber]] = {}
+        self._snapshots: dict[tuple[str, ...], SharedSnapshot] = {}
+        """Snapshot reads in flight, by namespaces, for streams that start meanwhile."""
         self._subscribers: set[Subscriber] = set()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -313,12 +340,7 @@ class Fanout:
         if since is not None:
             replay = await self.replayer.changes_since(namespaces, since)
         if replay is None:
-            snapshot = await self.replayer.snapshot(namespaces)
-            raw = self.encoder.snapshot(
-                snapshot.revision, namespaces, snapshot.documents, subscriber.secrets
-            )
-            if not subscriber.send_raw(snapshot.revision, raw):
-                self._drop(subscriber, "slow", abort=True)
+            await self._send_snapshot(subscriber, namespaces)
             return
         revision, changes = replay
         if since is not None and since > revision:
@@ -330,6 +352,38 @@ class Fanout:
             if not self._write(subscriber, self.encoder.change(change)):
                 return
         subscriber.after = max(subscriber.after, revision)
+
+    async def _send_snapshot(self, subscriber: Subscriber, namespaces: list[str]) -> None:
+        """Send a snapshot of `namespaces`, then the ring's events newer than it.
+
+        Streams that start together (a reconnect storm after a restart) share one store
+        read and one encoding per secrets variant. A shared read may have begun before this
+        subscriber joined: the ring's newer events close that gap, and when the ring no
+        longer reaches back to the read's revision, the subscriber reads on its own.
+        """
+        key = tuple(namespaces)
+        shared = self._snapshots.get(key)
+        if shared is None:
+            shared = self._snapshots[key] = SharedSnapshot(
+                namespaces, self.replayer.snapshot(namespaces)
+            )
+            shared.task.add_done_callback(lambda _task: self._forget_snapshot(key, shared))
+        snapshot = await asyncio.shield(shared.task)
+        if self.floor > snapshot.revision:
+            snapshot = await self.replayer.snapshot(namespaces)
+            raw = self.encoder.snapshot(
+                snapshot.revision, namespaces, snapshot.documents, subscriber.secrets
+            )
+        else:
+            raw = shared.encoded(self.encoder, subscriber.secrets)
+        if not subscriber.send_raw(snapshot.revision, raw):
+            self._drop(subscriber, "slow", abort=True)
+            return
+        self._send_from_ring(subscriber, snapshot.revision)
+
+    def _forget_snapshot(self, key: tuple[str, ...], shared: SharedSnapshot) -> None:
+        if self._snapshots.get(key) is shared:
+            del self._snapshots[key]
 
     def _write(self, subscriber: Subscriber, event: EncodedEvent) -> bool:
         """Write `event` to a subscriber that is not live yet; drop it on failure."""

@@ -103,6 +103,7 @@ class SseConnection(asyncio.Protocol):
         self.transport.set_protocol(self)
         protocol.connections.discard(protocol)
         protocol.cycle.response_complete = True
+        protocol.parser = None
         return True
 
     # ---- asyncio.Protocol, once taken over ---------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from support import RunningService, SseEvent, SseReader, start_service
 
 from configsvc.etcd_process import EtcdProcess
+from configsvc.store.replay import Replayer, Snapshot
 
 KEEPALIVE = 0.2
 
@@ -385,3 +388,89 @@ def test_live_streams_are_taken_from_uvicorn_on_every_event_loop(
         svc.stop()
     assert reader.next() is None, "shutdown did not end the stream"
     reader.close()
+
+
+# ---- streams that start together share snapshot reads ------------------------------------
+
+
+def wait_for_subscribers(api: httpx.Client, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while subscribers(api) != count:
+        assert time.monotonic() < deadline, f"never {count} subscribers"
+        time.sleep(0.01)
+
+
+def test_a_stream_joining_a_read_in_flight_gets_the_changes_since_it_began(
+    svc: RunningService, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared read returns revision R; changes after R that were published before the
+    second stream joined come from the ring, the later ones live: each exactly once."""
+    put(api, "prod/a", limits(1))
+    released = threading.Event()
+    reads: list[int] = []
+    original = Replayer.snapshot
+
+    async def held_snapshot(self: Replayer, namespaces: Any) -> Snapshot:
+        snapshot = await original(self, namespaces)
+        reads.append(snapshot.revision)
+        await asyncio.to_thread(released.wait, 10)
+        return snapshot
+
+    monkeypatch.setattr(Replayer, "snapshot", held_snapshot)
+    first = watch(svc, "prod")
+    wait_for_subscribers(api, 1)
+    between = [put(api, "prod/a", limits(2)), put(api, "prod/b", limits(3))]
+    second = watch(svc, "prod")
+    wait_for_subscribers(api, 2)
+    released.set()
+    after = put(api, "prod/a", limits(4))
+
+    assert len(reads) == 1, "the second stream did not share the read in flight"
+    for reader in (first, second):
+        got = events(reader, 4)
+        assert got[0].event == "snapshot" and got[0].id == reads[0]
+        assert {item["name"]: item["spec"]["limits"]["chat"]["requests_per_second"]
+                for item in got[0].data["items"]} == {"a": 1}  # fmt: skip
+        assert [(e.event, e.id) for e in got[1:]] == [("put", r) for r in [*between, after]]
+        reader.close()
+
+
+def test_a_burst_of_streams_shares_reads_and_each_sees_every_change_once(
+    svc: RunningService, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streams = 40
+    reads: list[int] = []
+    original = Replayer.snapshot
+
+    async def counted_snapshot(self: Replayer, namespaces: Any) -> Snapshot:
+        snapshot = await original(self, namespaces)
+        reads.append(snapshot.revision)
+        return snapshot
+
+    monkeypatch.setattr(Replayer, "snapshot", counted_snapshot)
+    put(api, "prod/a", limits(1))
+    revisions: list[int] = []
+    writing = threading.Thread(
+        target=lambda: revisions.extend(put(api, "prod/a", limits(rps)) for rps in range(2, 22))
+    )
+    readers: list[SseReader] = []
+    openers = [
+        threading.Thread(target=lambda: readers.append(watch(svc, "prod"))) for _ in range(streams)
+    ]
+    writing.start()
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join()
+    writing.join()
+    wait_for_subscribers(api, streams)
+    last = put(api, "prod/a", limits(99))
+    for reader in readers:
+        snapshot = reader.next()
+        assert snapshot is not None and snapshot.event == "snapshot"
+        expected = [r for r in [*revisions, last] if r > snapshot.id]
+        got = events(reader, len(expected))
+        assert [e.id for e in got] == expected
+        assert got[-1].data["spec"]["limits"]["chat"]["requests_per_second"] == 99
+        reader.close()
+    assert len(reads) < streams
