@@ -81,18 +81,23 @@ class EtcdKV:
             options=GRPC_OPTIONS,
             connect_wait_timeout=int(max(1, timeout)),
         )
+        self._kv_stub: Any = None
 
     async def close(self) -> None:
+        self._kv_stub = None
         await self.client.close()
 
     async def _call(self, method: str, request: Any) -> Any:
         try:
-            async with asyncio.timeout(self.timeout):
-                await self.client.connect()
-                stub = self.client.kvstub
-                return await getattr(stub, method)(
-                    request, timeout=self.timeout, metadata=self.client.metadata
-                )
+            if self._kv_stub is None:
+                async with asyncio.timeout(self.timeout):
+                    await self.client.connect()
+                self._kv_stub = self.client.kvstub
+            # gRPC's own deadline bounds the call (an asyncio timeout would cost a timer
+            # handle per call for the same bound)
+            return await getattr(self._kv_stub, method)(
+                request, timeout=self.timeout, metadata=self.client.metadata
+            )
         except TimeoutError:
             raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
         except rpc.AioRpcError as exc:
