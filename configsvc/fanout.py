@@ -26,7 +26,7 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from configsvc.errors import StoreUnavailable
+from configsvc.errors import ApiError, StoreUnavailable
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.store.etcd_client import EtcdKV
@@ -259,6 +259,8 @@ class Fanout:
         self._subscribers: set[Subscriber] = set()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._opening: set[asyncio.Task[None]] = set()
+        """Streams catching up in tasks of their own (see `open_stream`)."""
         self._doc_root = layout.docs_root()
         self._token_root = layout.tokens_root()
 
@@ -272,9 +274,10 @@ class Fanout:
 
     async def stop(self) -> None:
         self.close_all("shutdown")
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._opening]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -313,6 +316,23 @@ class Fanout:
         except BaseException:
             self._remove(subscriber)
             raise
+
+    def open_stream(self, subscriber: Subscriber, since: int | None) -> None:
+        """`subscribe` in a task of the fan-out's own, for a stream whose request is over;
+        the subscriber is finished if the store fails while it catches up."""
+        task = asyncio.create_task(self._open(subscriber, since))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open(self, subscriber: Subscriber, since: int | None) -> None:
+        try:
+            await self.subscribe(subscriber, since)
+        except ApiError as error:
+            log.info("watch stream ended during its catch-up: %s", error.message)
+            subscriber.finish("unavailable")
+        except Exception:
+            log.exception("watch stream failed during its catch-up")
+            subscriber.finish("error")
 
     def check_capacity(self) -> None:
         """Raise `WatchCapacityError` (503) when no more streams may open."""

@@ -1,10 +1,12 @@
 """`GET /v1/watch`: Server-Sent Events, served by a lean ASGI handler.
 
 The handler authenticates, checks the namespaces, answers the headers, and hands the stream
-to the fan-out, which writes the same pre-encoded bytes to every stream. Under uvicorn the
-bytes go straight to the connection's transport (already framed as an HTTP/1.1 chunk), with
-no task, queue or generator per stream; under other servers a small task per stream sends
-them through ASGI. Either way the unsent bytes per stream are bounded.
+to the fan-out, which writes the same pre-encoded bytes to every stream. Under uvicorn's
+httptools protocol the connection itself is taken over once the headers are out
+(`SseConnection`): the bytes go straight to the transport, already framed as HTTP/1.1
+chunks, and no request task, queue, generator or uvicorn state is kept per stream. Under
+other servers a small task per stream sends them through ASGI. Either way the unsent bytes
+per stream are bounded.
 """
 
 from __future__ import annotations
@@ -159,9 +161,13 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
 async def handle_watch(
     scope: Scope, receive: Receive, send: Send, services: Services, fanout: Fanout
 ) -> None:
-    """Serve one watch stream: until it is live here, then (under uvicorn's httptools
-    protocol) from the connection itself, so that the request task and uvicorn's state for
-    the connection are gone while the stream stays open."""
+    """Serve one watch stream.
+
+    Under uvicorn's httptools protocol the connection is taken over as soon as the headers
+    are out: the request task ends, uvicorn's state for the connection is released, and the
+    fan-out catches the stream up and feeds it from then on. Elsewhere this task serves the
+    stream until it ends.
+    """
     try:
         request = await authorize_watch(scope, services, fanout)
     except ApiError as error:
@@ -174,40 +180,28 @@ async def handle_watch(
     writer: SseConnection | SendWriter = connection or SendWriter(send, receive, limit)
     principal = request.principal
     subscriber = Subscriber(request.namespaces, principal.secrets, principal.name, writer)
-    handed_over = False
+    if connection is not None and connection.take_over(send, lambda: _left(subscriber, fanout)):
+        # Ended by the service (shutdown, revoked token, slow reader, store failure during
+        # the catch-up): finish the response and close the connection.
+        subscriber.done.add_done_callback(lambda _done: connection.end())
+        fanout.open_stream(subscriber, request.since)
+        return
     try:
         await fanout.subscribe(subscriber, request.since)
-        handed_over = connection is not None and _hand_over(connection, send, subscriber, fanout)
-        if not handed_over:
-            await subscriber.done
+        await subscriber.done
     except ApiError:
         pass  # the store failed during catch-up: end the stream; the client resumes
     finally:
-        if not handed_over:
-            fanout.unsubscribe(subscriber)
-            if isinstance(writer, SendWriter):
-                await writer.flush_and_stop()
-    if handed_over:
-        return
+        fanout.unsubscribe(subscriber)
+        if isinstance(writer, SendWriter):
+            await writer.flush_and_stop()
     # Complete the response even when the connection is gone or aborted (uvicorn ignores
     # the write then), so the server does not report an unfinished response.
     with contextlib.suppress(OSError):
         await send(_body(b"", more=False))
 
 
-def _hand_over(
-    connection: SseConnection, send: Send, subscriber: Subscriber, fanout: Fanout
-) -> bool:
-    """Let `connection` carry the live stream on its own; False when it cannot."""
-    if subscriber.done.done():
-        return False
-
-    def client_left() -> None:
-        fanout.unsubscribe(subscriber)
-        subscriber.finish("gone")
-
-    if not connection.take_over(send, client_left):
-        return False
-    # Ended by the service (shutdown, revoked token, slow reader): finish the response.
-    subscriber.done.add_done_callback(lambda _done: connection.end())
-    return True
+def _left(subscriber: Subscriber, fanout: Fanout) -> None:
+    """The client of a taken-over stream went away."""
+    fanout.unsubscribe(subscriber)
+    subscriber.finish("gone")

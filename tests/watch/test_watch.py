@@ -474,3 +474,25 @@ def test_a_burst_of_streams_shares_reads_and_each_sees_every_change_once(
         assert got[-1].data["spec"]["limits"]["chat"]["requests_per_second"] == 99
         reader.close()
     assert len(reads) < streams
+
+
+def test_a_stream_whose_catch_up_fails_ends_and_the_client_can_resume(
+    service_factory: Callable[..., RunningService], etcd: EtcdProcess
+) -> None:
+    """etcd frozen while a stream starts: its snapshot read times out, the stream ends
+    cleanly (the client reconnects), and nothing is left registered."""
+    svc = service_factory(keepalive=KEEPALIVE, store_timeout=0.5)
+    with svc.client() as api:
+        revision = put(api, "prod/a", limits(1))
+        etcd.signal(signal.SIGSTOP)
+        try:
+            reader = watch(svc, "prod")
+            assert reader.next(timeout=10) is None, "the stream did not end"
+        finally:
+            etcd.signal(signal.SIGCONT)
+        wait_for_subscribers(api, 0)
+        resumed = watch(svc, "prod")
+        snapshot = resumed.next()
+        assert snapshot is not None and snapshot.event == "snapshot" and snapshot.id >= revision
+        resumed.close()
+        reader.close()
