@@ -162,7 +162,7 @@ async def put_config(
             create_only=if_none_match is not None,
             dry_run=dry_run,
         )
-    payload = document_json(app, caller, result.document)
+    payload = {**document_json(app, caller, result.document), "changed": result.changed}
     if dry_run:
         payload = {**payload, "revision": None, "dry_run": True}
     headers = {} if dry_run else {"ETag": etag(result.document.revision)}

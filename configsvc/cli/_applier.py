@@ -94,15 +94,13 @@ class Applier:
 
     def _put(self, ref: DocRef, document: LocalDocument) -> Outcome:
         path = doc_path(ref.namespace, ref.name)
-        current = self._api.get_optional(path)
         params = {"dry_run": "true"} if self._dry_run else None
         response = self._api.request("PUT", path, params=params, body=document.body)
         written = response.json()
-        version = written.get("version")
-        if response.status_code == 201 or current is None:
+        if response.status_code == 201:
             result = Result.WOULD_CREATE if self._dry_run else Result.CREATED
-        elif version == current.get("version"):
+        elif written.get("changed") is False:
             result = Result.UNCHANGED
         else:
             result = Result.WOULD_UPDATE if self._dry_run else Result.UPDATED
-        return Outcome(result, document.where, ref, version)
+        return Outcome(result, document.where, ref, written.get("version"))

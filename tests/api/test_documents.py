@@ -32,6 +32,7 @@ def test_put_creates_then_replaces(api: httpx.Client) -> None:
     assert doc["revision"] > 0
     assert RFC3339_UTC.match(doc["updated_at"]), doc["updated_at"]
     assert doc["updated_by"] == "admin"
+    assert doc["changed"] is True
     assert created.headers["etag"] == f'"{doc["revision"]}"'
 
     replaced = put_rate(api, "prod", "limits", rps=7)
@@ -40,9 +41,10 @@ def test_put_creates_then_replaces(api: httpx.Client) -> None:
     assert replaced.json()["revision"] > doc["revision"]
     assert replaced.json()["spec"]["limits"]["chat"]["requests_per_second"] == 7
 
+    assert replaced.json()["changed"] is True
     got = api.get("/v1/configs/prod/limits")
     assert got.status_code == 200
-    assert got.json() == replaced.json()
+    assert got.json() == {k: v for k, v in replaced.json().items() if k != "changed"}
     assert got.headers["etag"] == f'"{replaced.json()["revision"]}"'
 
 
@@ -86,6 +88,7 @@ def test_put_equal_to_stored_writes_nothing(api: httpx.Client, etcd) -> None:
     assert again.status_code == 200, again.text
     assert again.json()["version"] == 1
     assert again.json()["revision"] == first.json()["revision"]
+    assert again.json()["changed"] is False
     assert raw_state(etcd) == before
     history = api.get("/v1/configs/prod/limits/history").json()["items"]
     assert [item["version"] for item in history] == [1]
@@ -155,6 +158,10 @@ def test_dry_run_validates_and_stores_nothing(api: httpx.Client, unchanged) -> N
     assert would_replace.status_code == 200, would_replace.text
     assert would_replace.json()["version"] == 2
     assert would_replace.json()["spec"] == rate_spec(8)
+    assert would_replace.json()["changed"] is True
+    would_keep = put_rate(api, "prod", "limits", rps=1, params={"dry_run": "true"})
+    assert (would_keep.status_code, would_keep.json()["changed"]) == (200, False)
+    assert would_keep.json()["version"] == 1
     snapshot.check()
     assert api.get("/v1/configs/prod/limits").json()["spec"] == rate_spec(1)
 
