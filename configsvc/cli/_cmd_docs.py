@@ -43,9 +43,21 @@ def get(
     with open_session(ctx, url, token, output) as s:
         path = doc_path(ref.namespace, ref.name, *(("versions", version) if version else ()))
         document = s.api.get(path)
-        if not show_secrets:
+        if show_secrets:
+            note_hidden_secrets(s)
+        else:
             document["spec"] = s.masker.mask(document["kind"], document.get("spec"))
         s.out.emit(document, lambda: _print_document(s, document))
+
+
+def note_hidden_secrets(s: Session) -> None:
+    """Say so when --show-secrets cannot show them: the service masks them for this token."""
+    caller = s.api.get("/v1/whoami")
+    if not caller.get("secrets"):
+        s.out.note(
+            f"token {caller.get('name')!r} may not read secrets: they show as ****"
+            " (a token created with secrets: true may)"
+        )
 
 
 def _print_document(s: Session, document: dict[str, Any]) -> None:
@@ -78,7 +90,9 @@ def list_(
             s.out.emit(found, lambda: s.out.table(["NAMESPACE"], [[n] for n in found["items"]]))
             return
         listing = s.api.get(f"/v1/configs/{namespace}")
-        if not show_secrets:
+        if show_secrets:
+            note_hidden_secrets(s)
+        else:
             for doc in listing["items"]:
                 doc["spec"] = s.masker.mask(doc["kind"], doc.get("spec"))
         s.out.emit(listing, lambda: _print_listing(s, listing["items"]))

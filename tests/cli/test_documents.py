@@ -44,6 +44,11 @@ def test_show_secrets_needs_a_token_that_may_read_them(cli: Cli, api: httpx.Clie
     result = cli("get", "prod/chat-models", "--show-secrets", "--token", token)
     assert result.code == 0, result
     assert "sk-old-secret-value" not in result.out
+    assert "token 'reader' may not read secrets" in result.err
+    listed = cli("list", "prod", "--show-secrets", "--token", token)
+    assert listed.code == 0 and "may not read secrets" in listed.err, listed
+    admin = cli("get", "prod/chat-models", "--show-secrets")
+    assert "may not read secrets" not in admin.err
 
 
 def test_get_an_earlier_version(cli: Cli, api: httpx.Client) -> None:
