@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import signal
 import stat
@@ -35,6 +36,10 @@ ADMIN_TOKEN_BYTES = 32
 DATA_DIR_MODE = 0o700
 UVICORN_LOG_LEVEL = "info"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+MAX_OPEN_FILES = 1 << 20
+"""Linux's default per-process ceiling (`fs.nr_open`); the soft limit is raised at most to it."""
+WANTED_OPEN_FILES = 21_000
+"""Enough for the fan-out's 20,000 streams and the service's other sockets and files."""
 
 
 def admin_token_path(data_dir: Path) -> Path:
@@ -107,11 +112,27 @@ def run_server(settings: ServiceSettings) -> None:
     token, where = _resolve_admin_token(settings)
     settings = settings.model_copy(update={"admin_token": token})
     _note(f"admin token {where}")
+    open_files = raise_open_files_limit()
+    if open_files < WANTED_OPEN_FILES:
+        _note(f"open-files limit {open_files}: about as many watch streams at most")
     try:
         with _stop_signals_raise():
             _run(settings)
     except _StopSignal as stop:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft open-files limit to the hard one (every watch stream holds a socket;
+    the usual soft default, 1,024, would cap an instance near a thousand streams). Returns
+    the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, MAX_OPEN_FILES) if hard != resource.RLIM_INFINITY else MAX_OPEN_FILES
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
 
 
 def _preload_app_modules() -> threading.Thread:

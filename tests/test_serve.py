@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -288,3 +289,22 @@ def test_sigterm_while_starting_leaves_no_etcd(tmp_path: Path, serve: list[Serve
     assert service.proc.wait(EXIT_TIMEOUT) == 0
     assert wait_until_gone(etcd_pid)
     assert "stopped by SIGTERM" in service.stderr
+
+
+RAISE_LIMIT = (
+    "import resource; from configsvc.server import raise_open_files_limit; "
+    "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)); "
+    "print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)"
+)
+
+
+def test_serve_raises_its_open_files_limit_to_the_hard_one() -> None:
+    """Each watch stream holds a socket: a soft limit of 1,024 would cap the streams."""
+    done = subprocess.run(
+        [sys.executable, "-c", RAISE_LIMIT], capture_output=True, text=True, check=True
+    )
+    reported, in_force, hard = (int(field) for field in done.stdout.split())
+    ceiling = 1 << 20
+    assert reported == in_force
+    assert in_force == (ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)) > 64
