@@ -114,7 +114,10 @@ def run_server(settings: ServiceSettings) -> None:
     _note(f"admin token {where}")
     open_files = raise_open_files_limit()
     if open_files < WANTED_OPEN_FILES:
-        _note(f"open-files limit {open_files}: about as many watch streams at most")
+        _note(
+            f"open-files limit {open_files}: at most about that many watch streams "
+            "(raise the hard limit for more)"
+        )
     try:
         with _stop_signals_raise():
             _run(settings)
