@@ -38,8 +38,8 @@ UVICORN_LOG_LEVEL = "info"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 MAX_OPEN_FILES = 1 << 20
 """Linux's default per-process ceiling (`fs.nr_open`); the soft limit is raised at most to it."""
-WANTED_OPEN_FILES = 21_000
-"""Enough for the fan-out's 20,000 streams and the service's other sockets and files."""
+WANTED_OPEN_FILES = 20_000
+"""The fan-out's cap on open streams; a lower open-files limit caps them first."""
 
 
 def admin_token_path(data_dir: Path) -> Path:
