@@ -25,6 +25,16 @@ class StreamClosingServer(uvicorn.Server):
 
 
 def make_server(app: ConfigsvcApp, host: str, port: int, **config: Any) -> StreamClosingServer:
-    """A server for `app` on `host:port`; `config` goes to `uvicorn.Config`."""
+    """A server for `app` on `host:port`; `config` goes to `uvicorn.Config`.
+
+    HTTP/1.1 is served by uvicorn's httptools protocol with a bound on request heads
+    (`BoundedHttpToolsProtocol`), unless `config` names another.
+    """
     config.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_SECONDS)
+    try:
+        from configsvc.http_protocol import BoundedHttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn's h11 protocol, which bounds heads itself
+        pass
+    else:
+        config.setdefault("http", BoundedHttpToolsProtocol)
     return StreamClosingServer(uvicorn.Config(app, host=host, port=port, **config), app)

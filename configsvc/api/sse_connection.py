@@ -21,8 +21,15 @@ TRANSPORT_METHODS = ("write", "is_closing", "get_write_buffer_size", "abort", "s
 """What the direct path needs of a transport. Checked by name: uvloop's transports (which
 uvicorn uses whenever uvloop is installed) are not `asyncio.Transport` subclasses."""
 
-UVICORN_PROTOCOL = "HttpToolsProtocol"
-"""The uvicorn protocol whose per-connection state `take_over` knows how to release."""
+
+def _is_uvicorn_httptools(protocol: object) -> bool:
+    """Whether `protocol` is uvicorn's httptools protocol (or one made from it), whose
+    per-connection state `SseConnection.take_over` knows how to release."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn serves HTTP with h11
+        return False
+    return isinstance(protocol, HttpToolsProtocol)
 
 
 def _cycle_of(send: Send) -> Any:
@@ -90,7 +97,7 @@ class SseConnection(asyncio.Protocol):
         cycle = _cycle_of(send)
         protocol: Any = self.transport.get_protocol()
         if (
-            type(protocol).__name__ != UVICORN_PROTOCOL
+            not _is_uvicorn_httptools(protocol)
             or getattr(protocol, "cycle", None) is not cycle
             or getattr(protocol, "pipeline", True)
             or getattr(cycle, "more_body", True)

@@ -7,6 +7,12 @@ malformed request itself, its own 4xx. Nothing is ever stored.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import select
+import socket
+from urllib.parse import urlsplit
+
 import httpx
 from badinput.badtools import MARKER, rate_body, request_bytes
 from badinput.conftest import Refusals
@@ -14,6 +20,7 @@ from support import SseReader
 
 from configsvc.api.http import MAX_HEADER_BYTES
 from configsvc.api.watch import MAX_WATCH_NAMESPACES
+from configsvc.http_protocol import MAX_HEAD_BYTES
 
 JSON = {"Content-Type": "application/json"}
 ROLLBACK = b'{"to_version": 1}'
@@ -413,4 +420,49 @@ def test_errors_never_echo_a_presented_token(refusals: Refusals) -> None:
         )
         assert refusals.refused(watch, 401) == "unauthorized"
         assert secret not in watch.text
+    refusals.unchanged()
+
+
+def stream_head(url: str, start: bytes, filler: bytes, budget: int) -> tuple[int, bytes]:
+    """Send `start`, then `filler` again and again without ever ending the head, until the
+    server answers or closes, or `budget` bytes are sent. Returns (bytes sent, answer)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(start)
+        sent = len(start)
+        answer = b""
+        while sent < budget:
+            try:
+                sock.sendall(filler)
+            except OSError:  # closed by the server (reset)
+                break
+            sent += len(filler)
+            readable, _, _ = select.select([sock], [], [], 0.01)
+            if readable:
+                break
+        with contextlib.suppress(OSError):
+            sock.settimeout(5)
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return sent, answer
+
+
+def test_a_head_that_never_ends_is_refused_as_it_arrives(refusals: Refusals) -> None:
+    """uvicorn keeps a request's URL and headers in memory until they end: the service
+    stops reading past MAX_HEAD_BYTES (431) instead of buffering what a client streams."""
+    header_line = b"X-Pad: " + b"a" * 8185 + b"\r\n"
+    variants = {
+        "endless headers": (b"GET /v1/configs/prod HTTP/1.1\r\nHost: x\r\n", header_line),
+        "endless URL": (b"GET /v1/configs/prod?pad=", b"a" * 8192),
+    }
+    for what, (start, filler) in variants.items():
+        sent, answer = stream_head(refusals.service.url, start, filler, budget=16 * MAX_HEAD_BYTES)
+        assert sent < 4 * MAX_HEAD_BYTES, (what, sent)
+        if answer:  # the answer may be lost to a reset, since the client was still sending
+            assert answer.startswith(b"HTTP/1.1 431 "), (what, answer[:100])
+            assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == (
+                "headers_too_large"
+            )
+    assert refusals.api.get("/v1/configs/prod").status_code == 200
     refusals.unchanged()
