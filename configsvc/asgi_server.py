@@ -7,6 +7,7 @@ from typing import Any
 import uvicorn
 
 from configsvc.app import ConfigsvcApp
+from configsvc.settings import DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
 
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
 
@@ -24,11 +25,19 @@ class StreamClosingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def make_server(app: ConfigsvcApp, host: str, port: int, **config: Any) -> StreamClosingServer:
+def make_server(
+    app: ConfigsvcApp,
+    host: str,
+    port: int,
+    *,
+    request_read_timeout: float = DEFAULT_REQUEST_READ_TIMEOUT_SECONDS,
+    **config: Any,
+) -> StreamClosingServer:
     """A server for `app` on `host:port`; `config` goes to `uvicorn.Config`.
 
-    HTTP/1.1 is served by uvicorn's httptools protocol with a bound on request heads
-    (`BoundedHttpToolsProtocol`), unless `config` names another.
+    HTTP/1.1 is served by uvicorn's httptools protocol with bounds on reading a request
+    (`BoundedHttpToolsProtocol`: head size, `request_read_timeout`), unless `config` names
+    another protocol.
     """
     config.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_SECONDS)
     try:
@@ -36,5 +45,5 @@ def make_server(app: ConfigsvcApp, host: str, port: int, **config: Any) -> Strea
     except ImportError:  # no httptools: uvicorn's h11 protocol, which bounds heads itself
         pass
     else:
-        config.setdefault("http", BoundedHttpToolsProtocol)
+        config.setdefault("http", BoundedHttpToolsProtocol.with_read_timeout(request_read_timeout))
     return StreamClosingServer(uvicorn.Config(app, host=host, port=port, **config), app)

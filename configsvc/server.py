@@ -171,7 +171,12 @@ def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
 
     app = create_app(settings, list(endpoints))
     server = make_server(
-        app, settings.host, settings.port, log_level=UVICORN_LOG_LEVEL, lifespan="on"
+        app,
+        settings.host,
+        settings.port,
+        request_read_timeout=settings.request_read_timeout,
+        log_level=UVICORN_LOG_LEVEL,
+        lifespan="on",
     )
     try:
         server.run()

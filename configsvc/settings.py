@@ -13,6 +13,7 @@ DEFAULT_PORT = 8080
 DEFAULT_KEEPALIVE_SECONDS = 15.0
 DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
+DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 512 * 1024
 
 
@@ -41,6 +42,11 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_STORE_TIMEOUT_SECONDS,
         gt=0,
         description="seconds before a store call is given up and answered 503",
+    )
+    request_read_timeout: float = Field(
+        default=DEFAULT_REQUEST_READ_TIMEOUT_SECONDS,
+        gt=0,
+        description="seconds a request may take to arrive whole (then 408, connection closed)",
     )
     key_prefix: str = Field(
         default="/configsvc/",

@@ -59,7 +59,15 @@ def start_service(etcd: EtcdProcess, **overrides: Any) -> RunningService:
         **overrides,
     )
     app = create_app(settings, [etcd.client_url])
-    server = make_server(app, "127.0.0.1", port, log_level="warning", lifespan="on", loop=loop)
+    server = make_server(
+        app,
+        "127.0.0.1",
+        port,
+        request_read_timeout=settings.request_read_timeout,
+        log_level="warning",
+        lifespan="on",
+        loop=loop,
+    )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -41,6 +41,11 @@ class HeadersTooLarge(ApiError):
     code = "headers_too_large"
 
 
+class RequestTimeout(ApiError):
+    status = 408
+    code = "request_timeout"
+
+
 def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> None:
     """431 when the request's headers are over `MAX_HEADER_BYTES` in all."""
     size = sum(len(name) + len(value) for name, value in headers)

@@ -27,8 +27,10 @@ from configsvc.api.watch import MAX_WATCH_NAMESPACES
 from configsvc.app import ConfigsvcApp
 from configsvc.etcd_process import EtcdProcess
 from configsvc.fanout import FanoutOptions
+from configsvc.http_protocol import MAX_HEAD_BYTES
 from configsvc.settings import (
     DEFAULT_HISTORY_LIMIT,
+    DEFAULT_REQUEST_READ_TIMEOUT_SECONDS,
     DEFAULT_STORE_TIMEOUT_SECONDS,
     MAX_BODY_BYTES,
 )
@@ -58,7 +60,12 @@ def test_the_limits_table_matches_the_code() -> None:
     expected = {
         "request body": [f"{MAX_BODY_BYTES // 1024} KiB", "413"],
         "JSON in a body": [f"{MAX_JSON_DEPTH} levels", "4,300 digits", "400"],
-        "request headers": [f"{MAX_HEADER_BYTES // 1024} KiB", "431"],
+        "request headers": [
+            f"{MAX_HEADER_BYTES // 1024} KiB",
+            f"{MAX_HEAD_BYTES // 1024} KiB",
+            "431",
+        ],
+        "reading a request": [f"({DEFAULT_REQUEST_READ_TIMEOUT_SECONDS:g} s)", "408"],
         "body media type": ["application/json", "Content-Encoding", "400"],
         "query parameters": ["each at most once", "400"],
         "name of a namespace": ["1-63 characters", "400"],

@@ -11,12 +11,14 @@ import contextlib
 import json
 import select
 import socket
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 from badinput.badtools import MARKER, rate_body, request_bytes
 from badinput.conftest import Refusals
-from support import SseReader
+from support import RunningService, SseReader
 
 from configsvc.api.http import MAX_HEADER_BYTES
 from configsvc.api.watch import MAX_WATCH_NAMESPACES
@@ -466,3 +468,55 @@ def test_a_head_that_never_ends_is_refused_as_it_arrives(refusals: Refusals) -> 
             )
     assert refusals.api.get("/v1/configs/prod").status_code == 200
     refusals.unchanged()
+
+
+READ_TIMEOUT = 0.5
+
+
+def read_all(sock: socket.socket, within: float) -> bytes:
+    """What the server sends until it closes the connection (or `within` seconds pass)."""
+    sock.settimeout(within)
+    answer = b""
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_slow_requests_are_408_and_streams_outlive_the_read_timeout(
+    service_factory: Callable[..., RunningService],
+) -> None:
+    """A request must arrive whole within the read timeout (slowloris); a watch stream,
+    whose request is whole at once, stays open far longer."""
+    svc = service_factory(request_read_timeout=READ_TIMEOUT)
+    parts = urlsplit(svc.url)
+    assert parts.hostname is not None and parts.port is not None
+    address = (parts.hostname, parts.port)
+    auth = f"Authorization: Bearer {svc.admin_token}\r\n".encode()
+    slow = {
+        "nothing sent": b"",
+        "a head that stops": b"GET /v1/configs/prod HTTP/1.1\r\nHost: x\r\n",
+        "a body that stops": b"PUT /v1/configs/prod/a HTTP/1.1\r\nHost: x\r\n" + auth
+        + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\"",
+    }  # fmt: skip
+    for what, data in slow.items():
+        with socket.create_connection(address, timeout=10) as sock:
+            started = time.monotonic()
+            sock.sendall(data)
+            answer = read_all(sock, within=10)
+            took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), (what, answer[:80])
+        assert b'"code": "request_timeout"' in answer, what
+        assert READ_TIMEOUT * 0.9 < took < READ_TIMEOUT + 5, (what, took)
+
+    with svc.client() as api:
+        stream = SseReader(svc.url, svc.admin_token, ["prod"])
+        assert stream.next() is not None  # the snapshot
+        time.sleep(READ_TIMEOUT * 4)
+        response = api.put("/v1/configs/prod/a", content=rate_body(3), headers=JSON)
+        revision = response.json()["revision"]
+        event = stream.next()
+        assert event is not None and (event.event, event.id) == ("put", revision)
+        stream.close()
+        # a keep-alive connection idle between requests is uvicorn's to close, not a 408
+        assert api.get("/v1/configs/prod").status_code == 200
