@@ -1,4 +1,4 @@
-"""A watch stream's connection, written to directly and, once live, taken from uvicorn.
+"""A watch stream's connection: taken from uvicorn once its headers are out, then written to.
 
 uvicorn keeps ~9 KiB of state per connection for as long as a response runs (its httptools
 protocol and parser, the request cycle, two `asyncio.Event`s, the request task). A watch
