@@ -22,9 +22,9 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from configsvc.errors import ApiError, StoreUnavailable
 from configsvc.metrics import Metrics
@@ -32,11 +32,14 @@ from configsvc.registry import KindRegistry
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Document
-from configsvc.store.replay import Change, Replayer, Snapshot
+from configsvc.store.replay import Change, Replayer
 
 log = logging.getLogger("configsvc.fanout")
 
 KEEPALIVE_COMMENT = b": keep-alive\n\n"
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -201,23 +204,21 @@ class Subscriber:
             self.done.set_result(reason)
 
 
-class SharedSnapshot:
-    """One snapshot read for the streams that start while it runs, encoded once per variant
-    (secrets clear or masked)."""
+class SharedRead(Generic[T]):
+    """One store read for the streams that start while it runs, and what is made of its
+    result once for all of them (e.g. an encoding per secrets variant)."""
 
-    def __init__(self, namespaces: list[str], read: Coroutine[Any, Any, Snapshot]) -> None:
-        self.namespaces = namespaces
-        self.task: asyncio.Task[Snapshot] = asyncio.ensure_future(read)
+    def __init__(self, read: Coroutine[Any, Any, T]) -> None:
+        self.task: asyncio.Task[T] = asyncio.ensure_future(read)
         self.task.add_done_callback(_consume_error)
-        self._encoded: dict[bool, bytes] = {}
+        self._made: dict[Hashable, Any] = {}
 
-    def encoded(self, encoder: EventEncoder, secrets: bool) -> bytes:
-        raw = self._encoded.get(secrets)
-        if raw is None:
-            snapshot = self.task.result()
-            raw = encoder.snapshot(snapshot.revision, self.namespaces, snapshot.documents, secrets)
-            self._encoded[secrets] = raw
-        return raw
+    def once(self, key: Hashable, make: Callable[[], U]) -> U:
+        """`make()`, called only the first time `key` is asked for."""
+        if key not in self._made:
+            self._made[key] = make()
+        made: U = self._made[key]
+        return made
 
 
 def _consume_error(task: asyncio.Task[Any]) -> None:
@@ -254,8 +255,8 @@ class Fanout:
         self._ring: deque[EncodedEvent] = deque()
         self._ring_bytes = 0
         self._by_namespace: dict[str, set[Subscriber]] = {}
-        self._snapshots: dict[tuple[str, ...], SharedSnapshot] = {}
-        """Snapshot reads in flight, by namespaces, for streams that start meanwhile."""
+        self._reads: dict[Hashable, SharedRead[Any]] = {}
+        """Catch-up reads in flight, for streams that start meanwhile (see `_catch_up`)."""
         self._subscribers: set[Subscriber] = set()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -355,55 +356,71 @@ class Fanout:
                 return
 
     async def _catch_up(self, subscriber: Subscriber, since: int | None) -> None:
+        """Send what `subscriber` missed since `since` (a snapshot without it), then the
+        ring's events newer than what was read.
+
+        Streams that start together (a reconnect storm after a restart) share one store
+        read per namespaces and resume point, and what is encoded of it. A shared read may
+        have begun before this subscriber joined: the ring's newer events close that gap,
+        and when the ring no longer reaches back to the read's revision, the subscriber
+        reads on its own.
+        """
         namespaces = sorted(subscriber.namespaces)
-        replay = None
-        if since is not None:
-            replay = await self.replayer.changes_since(namespaces, since)
-        if replay is None:
+        if since is None:
+            await self._send_snapshot(subscriber, namespaces)
+            return
+        key = ("changes", tuple(namespaces), since)
+        shared = self._shared(key, lambda: self.replayer.changes_since(namespaces, since))
+        replay = await asyncio.shield(shared.task)
+        if replay is not None and self.floor > replay[0]:
+            shared = SharedRead(self.replayer.changes_since(namespaces, since))
+            replay = await shared.task
+        if replay is None:  # the history no longer holds every change since then
             await self._send_snapshot(subscriber, namespaces)
             return
         revision, changes = replay
-        if since is not None and since > revision:
+        if since > revision:
             # A resume point the store has not reached (e.g. etcd restored from a backup):
             # it cannot be honoured, so the client starts over from a snapshot.
-            return await self._catch_up(subscriber, None)
-        subscriber.after = since or 0
-        for change in changes:
-            if not self._write(subscriber, self.encoder.change(change)):
+            await self._send_snapshot(subscriber, namespaces)
+            return
+        events = shared.once("events", lambda: [self.encoder.change(c) for c in changes])
+        subscriber.after = since
+        for event in events:
+            if not self._write(subscriber, event):
                 return
-        subscriber.after = max(subscriber.after, revision)
+        self._send_from_ring(subscriber, revision)
 
     async def _send_snapshot(self, subscriber: Subscriber, namespaces: list[str]) -> None:
-        """Send a snapshot of `namespaces`, then the ring's events newer than it.
-
-        Streams that start together (a reconnect storm after a restart) share one store
-        read and one encoding per secrets variant. A shared read may have begun before this
-        subscriber joined: the ring's newer events close that gap, and when the ring no
-        longer reaches back to the read's revision, the subscriber reads on its own.
-        """
-        key = tuple(namespaces)
-        shared = self._snapshots.get(key)
-        if shared is None:
-            shared = self._snapshots[key] = SharedSnapshot(
-                namespaces, self.replayer.snapshot(namespaces)
-            )
-            shared.task.add_done_callback(lambda _task: self._forget_snapshot(key, shared))
+        """Send a snapshot of `namespaces`, then the ring's events newer than it."""
+        key = ("snapshot", tuple(namespaces))
+        shared = self._shared(key, lambda: self.replayer.snapshot(namespaces))
         snapshot = await asyncio.shield(shared.task)
         if self.floor > snapshot.revision:
-            snapshot = await self.replayer.snapshot(namespaces)
-            raw = self.encoder.snapshot(
+            shared = SharedRead(self.replayer.snapshot(namespaces))
+            snapshot = await shared.task
+        raw = shared.once(
+            subscriber.secrets,
+            lambda: self.encoder.snapshot(
                 snapshot.revision, namespaces, snapshot.documents, subscriber.secrets
-            )
-        else:
-            raw = shared.encoded(self.encoder, subscriber.secrets)
+            ),
+        )
         if not subscriber.send_raw(snapshot.revision, raw):
             self._drop(subscriber, "slow", abort=True)
             return
         self._send_from_ring(subscriber, snapshot.revision)
 
-    def _forget_snapshot(self, key: tuple[str, ...], shared: SharedSnapshot) -> None:
-        if self._snapshots.get(key) is shared:
-            del self._snapshots[key]
+    def _shared(self, key: Hashable, read: Callable[[], Coroutine[Any, Any, T]]) -> SharedRead[T]:
+        """The read under `key` in flight, or a new one started with `read()`."""
+        shared: SharedRead[T] | None = self._reads.get(key)
+        if shared is None:
+            shared = self._reads[key] = SharedRead(read())
+            shared.task.add_done_callback(lambda _task: self._forget_read(key, shared))
+        return shared
+
+    def _forget_read(self, key: Hashable, shared: SharedRead[Any]) -> None:
+        if self._reads.get(key) is shared:
+            del self._reads[key]
 
     def _write(self, subscriber: Subscriber, event: EncodedEvent) -> bool:
         """Write `event` to a subscriber that is not live yet; drop it on failure."""

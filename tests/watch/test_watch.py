@@ -435,6 +435,44 @@ def test_a_stream_joining_a_read_in_flight_gets_the_changes_since_it_began(
         reader.close()
 
 
+def test_resumes_from_one_point_share_the_replay_and_miss_nothing(
+    service_factory: Callable[..., RunningService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted instance (empty ring) resuming many clients from the same revision reads
+    the history once; a stream joining that read late gets the ring's newer events."""
+    writer = service_factory(keepalive=KEEPALIVE)
+    with writer.client() as api:
+        since = put(api, "prod/a", limits(1))
+        missed = put(api, "prod/a", limits(2))
+    restarted = service_factory(keepalive=KEEPALIVE)  # its ring starts after `missed`
+    released = threading.Event()
+    reads: list[int] = []
+    original = Replayer.changes_since
+
+    async def held_changes(self: Replayer, namespaces: Any, since: int) -> Any:
+        replay = await original(self, namespaces, since)
+        reads.append(since)
+        await asyncio.to_thread(released.wait, 10)
+        return replay
+
+    monkeypatch.setattr(Replayer, "changes_since", held_changes)
+    with restarted.client() as api:
+        first = watch(restarted, "prod", since=since)
+        wait_for_subscribers(api, 1)
+        between = [put(api, "prod/a", limits(3)), put(api, "prod/b", limits(4))]
+        second = watch(restarted, "prod", since=since)
+        wait_for_subscribers(api, 2)
+        released.set()
+        after = put(api, "prod/a", limits(5))
+
+    assert reads == [since], "the second stream did not share the replay in flight"
+    for reader in (first, second):
+        got = events(reader, 4)
+        assert [(e.event, e.id) for e in got] == [("put", r) for r in [missed, *between, after]]
+        assert got[0].data["spec"]["limits"]["chat"]["requests_per_second"] == 2
+        reader.close()
+
+
 def test_a_burst_of_streams_shares_reads_and_each_sees_every_change_once(
     svc: RunningService, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
