@@ -157,4 +157,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _read_timed_out(self) -> None:
         self._read_timer = None
+        cycle = self.cycle
+        if not self._in_head and cycle is not None and cycle.waiting_for_100_continue:
+            # The client waits for our "100 Continue" before sending the body, which the
+            # app has not asked for yet: the delay is the service's, not the client's.
+            self._arm_read_timer()
+            return
         self._refuse(timed_out(self.read_timeout))

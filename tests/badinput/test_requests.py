@@ -7,16 +7,19 @@ malformed request itself, its own 4xx. Nothing is ever stored.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from badinput.badtools import MARKER, rate_body, request_bytes
+import pytest
+from badinput.badtools import MARKER, rate_body, read_response, request_bytes
 from badinput.conftest import Refusals
 from support import RunningService, SseReader
 
@@ -520,3 +523,35 @@ def test_slow_requests_are_408_and_streams_outlive_the_read_timeout(
         stream.close()
         # a keep-alive connection idle between requests is uvicorn's to close, not a 408
         assert api.get("/v1/configs/prod").status_code == 200
+
+
+def test_a_client_waiting_for_100_continue_is_not_timed_out(
+    service_factory: Callable[..., RunningService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `Expect: 100-continue` the client sends its body once the service asks for it:
+    an app slower than the read timeout to ask is not the client's delay."""
+    from configsvc.api import configs
+
+    original = configs.read_json_body
+
+    async def slow_read(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(READ_TIMEOUT * 3)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(configs, "read_json_body", slow_read)
+    svc = service_factory(request_read_timeout=READ_TIMEOUT)
+    parts = urlsplit(svc.url)
+    assert parts.hostname is not None and parts.port is not None
+    body = rate_body(2)
+    head = (
+        f"PUT /v1/configs/prod/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {svc.admin_token}"
+        f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim[:80]
+        sock.sendall(body)
+        answer = read_response(sock)
+    assert answer.status_code == 201, answer.content[:200]
