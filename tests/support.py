@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -162,5 +164,12 @@ class SseReader:
             return item
 
     def close(self) -> None:
+        """End the stream; a reader thread blocked on the socket wakes up and ends too."""
+        stream = self.response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
         self._client.close()
+        self._thread.join(timeout=5)
