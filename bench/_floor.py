@@ -15,7 +15,7 @@ import asyncio
 import sys
 from typing import cast
 
-from _procfs import raise_nofile_limit
+from configsvc.rlimits import raise_open_files_limit
 
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\n"
@@ -97,7 +97,7 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    raise_nofile_limit()
+    raise_open_files_limit()
     port = int(sys.argv[1])
     try:
         import uvloop

@@ -1,11 +1,10 @@
-"""What the benchmark reads from /proc (Linux): a process's CPU time and RSS, the machine's
-busy time, and the open-files limit it raises for itself and its servers."""
+"""What the benchmark reads from /proc (Linux): a process's CPU time and RSS, and the
+machine's busy time. (The open-files limit is raised with `configsvc.rlimits`.)"""
 
 from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -18,16 +17,6 @@ _UTIME_FIELD = 11
 """utime's index among the fields after the command name in /proc/<pid>/stat (stime next)."""
 _IDLE_FIELDS = (3, 4)
 """idle and iowait in the `cpu` line of /proc/stat (after the label)."""
-
-
-def raise_nofile_limit() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    return soft
 
 
 def cpu_seconds(pid: int) -> float:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from _procfs import raise_nofile_limit
-
 from configsvc.app import create_app
 from configsvc.asgi_server import make_server
+from configsvc.rlimits import raise_open_files_limit
 from configsvc.settings import ServiceSettings
 
 HOST = "127.0.0.1"
@@ -20,7 +19,7 @@ BACKLOG = 4096
 
 
 def main() -> None:
-    raise_nofile_limit()
+    raise_open_files_limit()
     port, etcd_url, token, keepalive, loop = sys.argv[1:6]
     settings = ServiceSettings(
         host=HOST,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _procfs import CpuSample, die_with_parent, raise_nofile_limit, rss_bytes
+from _procfs import CpuSample, die_with_parent, rss_bytes
 from _readers import ReaderPool, watch_request
 from _sdk import SdkResult, measure_sdk, sdk_unavailable
 
@@ -49,6 +49,7 @@ from configsvc.etcd_process import (
     format_version,
     free_port,
 )
+from configsvc.rlimits import raise_open_files_limit
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -918,7 +919,7 @@ def run_async(main: Callable[[], Awaitable[Any]], *, uvloop_ok: bool) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    nofile = raise_nofile_limit()
+    nofile = raise_open_files_limit()
     plan = make_plan(args, nofile)
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join([".venv/bin/python bench/propagation.py", *given])

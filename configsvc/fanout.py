@@ -29,6 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from configsvc.errors import ApiError, StoreUnavailable
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
+from configsvc.settings import MAX_WATCH_STREAMS
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Document
@@ -54,7 +55,7 @@ class FanoutOptions:
     """Recent events kept in memory for resumes that need no store read."""
     ring_bytes: int = 64 * 1024 * 1024
     """Bytes of encoded events the ring may hold."""
-    max_subscribers: int = 20_000
+    max_subscribers: int = MAX_WATCH_STREAMS
     """Open streams per process; past it, new watches get 503."""
     max_buffer_bytes: int = 4 * 1024 * 1024
     """Unsent bytes a stream may have before it is dropped as too slow."""

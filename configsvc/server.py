@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import signal
 import stat
@@ -26,7 +25,8 @@ from types import FrameType
 
 from configsvc.errors import ConfigsvcError
 from configsvc.etcd_embedded import EmbeddedEtcd
-from configsvc.settings import ServiceSettings
+from configsvc.rlimits import raise_open_files_limit
+from configsvc.settings import MAX_WATCH_STREAMS, ServiceSettings
 
 ADMIN_TOKEN_ENV = "CONFIGSVC_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
 ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name
@@ -36,10 +36,6 @@ ADMIN_TOKEN_BYTES = 32
 DATA_DIR_MODE = 0o700
 UVICORN_LOG_LEVEL = "info"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-MAX_OPEN_FILES = 1 << 20
-"""Linux's default per-process ceiling (`fs.nr_open`); the soft limit is raised at most to it."""
-WANTED_OPEN_FILES = 20_000
-"""The fan-out's cap on open streams; a lower open-files limit caps them first."""
 
 
 def admin_token_path(data_dir: Path) -> Path:
@@ -113,7 +109,7 @@ def run_server(settings: ServiceSettings) -> None:
     settings = settings.model_copy(update={"admin_token": token})
     _note(f"admin token {where}")
     open_files = raise_open_files_limit()
-    if open_files < WANTED_OPEN_FILES:
+    if open_files < MAX_WATCH_STREAMS:
         _note(
             f"open-files limit {open_files}: at most about that many watch streams "
             "(raise the hard limit for more)"
@@ -123,19 +119,6 @@ def run_server(settings: ServiceSettings) -> None:
             _run(settings)
     except _StopSignal as stop:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
-
-
-def raise_open_files_limit() -> int:
-    """Raise the soft open-files limit to the hard one (every watch stream holds a socket;
-    the usual soft default, 1,024, would cap an instance near a thousand streams). Returns
-    the soft limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = min(hard, MAX_OPEN_FILES) if hard != resource.RLIM_INFINITY else MAX_OPEN_FILES
-    if target > soft:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-    return soft
 
 
 def _preload_app_modules() -> threading.Thread:

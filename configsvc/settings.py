@@ -15,6 +15,8 @@ DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
 DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 512 * 1024
+MAX_WATCH_STREAMS = 20_000
+"""Open watch streams per instance; past it, new ones get 503."""
 
 
 def default_data_dir() -> Path:

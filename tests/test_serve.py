@@ -292,7 +292,7 @@ def test_sigterm_while_starting_leaves_no_etcd(tmp_path: Path, serve: list[Serve
 
 
 RAISE_LIMIT = (
-    "import resource; from configsvc.server import raise_open_files_limit; "
+    "import resource; from configsvc.rlimits import raise_open_files_limit; "
     "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
     "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard)); "
     "print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)"
