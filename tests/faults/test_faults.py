@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.faults._scenario import Scenario
+from tests.faults._streams import StreamFleet
+from tests.faults._writer import CasWriter
 from tests.sdk.helpers import ChaosProxy, wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -25,16 +27,22 @@ ACKS_AFTER = 20
 STREAMS_PER_INSTANCE = 10
 
 
+def start_steady(scenario: Scenario) -> tuple[CasWriter, StreamFleet]:
+    """The writer, SDK clients and streams of a run on both instances, writes steady."""
+    writer = scenario.start_writer()
+    scenario.add_sdk_clients()
+    fleet = scenario.add_streams(STREAMS_PER_INSTANCE)
+    writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
+    return writer, fleet
+
+
 def test_etcd_leader_killed_and_restarted(
     scenario: Scenario, report: Callable[[dict[str, Any]], None]
 ) -> None:
     cluster = scenario.cluster
     first = cluster.members[0]
     cluster.make_leader(first)  # the member the services' gRPC channel uses, and the leader
-    writer = scenario.start_writer()
-    scenario.add_sdk_clients()
-    scenario.add_streams(STREAMS_PER_INSTANCE)
-    writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
+    writer, _fleet = start_steady(scenario)
 
     old_leader = cluster.member_id(first)
     killed_at = cluster.kill(first)
@@ -65,10 +73,7 @@ def test_etcd_leader_frozen_for_ten_seconds(
     cluster = scenario.cluster
     first = cluster.members[0]
     cluster.make_leader(first)  # frozen: the services' member and the leader at once
-    writer = scenario.start_writer()
-    scenario.add_sdk_clients()
-    scenario.add_streams(STREAMS_PER_INSTANCE)
-    writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
+    writer, _fleet = start_steady(scenario)
 
     old_leader = cluster.member_id(first)
     frozen_at = cluster.freeze(first)
@@ -96,10 +101,7 @@ def test_etcd_leader_frozen_for_ten_seconds(
 def test_service_instance_killed_and_restarted(
     scenario: Scenario, report: Callable[[dict[str, Any]], None]
 ) -> None:
-    writer = scenario.start_writer()
-    scenario.add_sdk_clients()
-    fleet = scenario.add_streams(STREAMS_PER_INSTANCE)
-    writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
+    writer, fleet = start_steady(scenario)
 
     victim = scenario.services[0]
     killed_at = victim.kill()
