@@ -176,19 +176,29 @@ def _die_with_parent_hook(parent_pid: int) -> Callable[[], None]:
     return hook
 
 
-def _probe_health(port: int) -> str | None:
-    """None when etcd on `port` answers `/health` healthy, else why not."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=HEALTH_PROBE_TIMEOUT)
+def _loopback_request(
+    port: int, method: str, path: str, timeout: float, body: bytes | None = None
+) -> tuple[int, bytes]:
+    """(status, body) of one HTTP request to etcd on 127.0.0.1:`port` (a JSON body if any);
+    raises `OSError` or `http.client.HTTPException`."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
-        conn.request("GET", "/health")
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        body = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return type(exc).__name__
+        return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def _probe_health(port: int) -> str | None:
+    """None when etcd on `port` answers `/health` healthy, else why not."""
+    try:
+        status, body = _loopback_request(port, "GET", "/health", HEALTH_PROBE_TIMEOUT)
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
     with contextlib.suppress(ValueError):
-        if resp.status == 200 and json.loads(body).get("health") == "true":
+        if status == 200 and json.loads(body).get("health") == "true":
             return None
     return body.decode(errors="replace")[:200]
 
@@ -233,15 +243,10 @@ class MemberStatus:
 
 def member_status(port: int, timeout: float = HEALTH_PROBE_TIMEOUT) -> MemberStatus | None:
     """The status etcd on 127.0.0.1:`port` reports; None when it does not answer in time."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
-        conn.request("POST", STATUS_PATH, body=b"{}", headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read()
+        _status, body = _loopback_request(port, "POST", STATUS_PATH, timeout, b"{}")
     except (OSError, http.client.HTTPException):
         return None
-    finally:
-        conn.close()
     try:
         data = json.loads(body)
         header = data["header"]
