@@ -20,7 +20,6 @@ import concurrent.futures
 import contextlib
 import json
 import random
-import resource
 import threading
 import time
 from collections.abc import Callable
@@ -37,8 +36,6 @@ SDK_BACKOFF_RESET_AFTER = 60.0
 MAX_VIOLATIONS_KEPT = 20
 CALL_TIMEOUT = 30.0
 """Seconds a call into the streams' loop may take."""
-OPEN_FILES_WANTED = 8192
-"""Open files a fault run needs at most (1,000 streams here, as many in a service)."""
 LAG_TICK = 0.01
 """Seconds between the loop-lag probes (a stalled loop would distort the timings)."""
 OPEN_BATCH = 100
@@ -409,17 +406,6 @@ class StreamFleet:
         # Let the closed transports report connection_lost, then close the loop cleanly.
         self.loop.run_until_complete(asyncio.sleep(0.05))
         self.loop.close()
-
-
-def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
-    """Raise the soft RLIMIT_NOFILE towards `wanted` (within the hard limit); the new soft
-    limit. Children started afterwards (the services) inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
 
 
 def _host_port(url: str) -> tuple[str, int]:

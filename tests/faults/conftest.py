@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from configsvc.rlimits import raise_open_files_limit
 from tests.faults._cluster import EtcdCluster
 from tests.faults._scenario import Scenario
 from tests.faults._services import ServiceInstance
-from tests.faults._streams import raise_open_files_limit
 
 REPORT_ENV = "CONFIGSVC_FAULTS_REPORT"
 TEST_ETCD_BINARY = os.environ.get("CONFIGSVC_TEST_ETCD_BINARY")

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from configsvc.rlimits import raise_open_files_limit
 from tests.faults._scenario import Scenario
-from tests.faults._streams import StreamRecord, raise_open_files_limit
+from tests.faults._streams import StreamRecord
 
 STORM_STREAMS = 1000
 BIN_SECONDS = 0.1
