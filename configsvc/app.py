@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from configsvc.api import configs, health, tokens
-from configsvc.api.asgi_types import Receive, Scope, Send
 from configsvc.api.deps import Services
 from configsvc.api.watch import WATCH_PATH, handle_watch
+from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions

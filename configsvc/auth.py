@@ -9,39 +9,23 @@ working at once on every service instance.
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from configsvc_schemas.wire import ADMIN_NAME, NAMESPACE_PATTERN_RULE, Role, is_valid_name
+
 from configsvc.errors import Forbidden, Unauthorized
 from configsvc.store.etcd_store import EtcdConfigStore
-from configsvc.store.keys import is_valid_name
 from configsvc.store.records import TokenRecord
 
-ADMIN_NAME = "admin"
 TOKEN_PREFIX = "cst"  # noqa: S105 - a label, not a secret
 SECRET_BYTES = 32
-NAMESPACE_PATTERN = re.compile(r"^[a-z0-9._*-]{1,63}$")
 
-
-class Role(enum.StrEnum):
-    """`reader` reads and watches; `writer` also writes; `admin` also manages tokens."""
-
-    READER = "reader"
-    WRITER = "writer"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return _RANKS[self]
-
-
-_RANKS = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}
+__all__ = ["ADMIN_NAME", "Authenticator", "Principal", "Role"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +94,7 @@ def token_name(token: str) -> str | None:
 
 def validate_patterns(patterns: list[str]) -> tuple[str, ...]:
     """Namespace patterns as stored; each is a namespace name with `*` wildcards."""
-    bad = [p for p in patterns if not NAMESPACE_PATTERN.fullmatch(p)]
+    bad = [p for p in patterns if not NAMESPACE_PATTERN_RULE.fullmatch(p)]
     if bad or not patterns:
         raise ValueError("namespace patterns are names with * wildcards, e.g. prod, team-a-*, *")
     return tuple(patterns)

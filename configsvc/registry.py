@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import copy
-import types
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from configsvc_schemas import BUILTIN_KINDS, MASK, SECRET_MARK, KindModel
-from configsvc_schemas.paths import WILDCARD, SecretPath, locations, value_at
-from pydantic import BaseModel, ValidationError
+from configsvc_schemas import BUILTIN_KINDS, KindModel
+from configsvc_schemas.secrets import (
+    SecretPath,
+    has_secret,
+    locations,
+    mask,
+    secret_paths,
+    value_at,
+)
+from configsvc_schemas.wire import MASK
+from pydantic import ValidationError
 
 from configsvc.errors import NotFound, ValidationFailed, validation_failed
-
-
-def _model_args(annotation: Any) -> Iterator[tuple[str | None, type[BaseModel]]]:
-    """The models reachable from a field annotation, with `*` where a dict or list sits between."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            yield from _model_args(arg)
-    elif origin in (dict, Mapping):
-        for inner, model in _model_args(typing.get_args(annotation)[1]):
-            yield (WILDCARD if inner is None else WILDCARD + "/" + inner), model
-    elif origin in (list, tuple, set, frozenset):
-        for inner, model in _model_args(typing.get_args(annotation)[0]):
-            yield (WILDCARD if inner is None else WILDCARD + "/" + inner), model
-    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        yield None, annotation
-
-
-def secret_paths(model: type[BaseModel]) -> list[SecretPath]:
-    """Paths (with `*` for dict keys and list items) of the fields marked secret in `model`."""
-    paths: list[SecretPath] = []
-    for name, info in model.model_fields.items():
-        extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get(SECRET_MARK):
-            paths.append((name,))
-        for between, inner in _model_args(info.annotation):
-            prefix = (name, *between.split("/")) if between else (name,)
-            paths.extend((*prefix, *sub) for sub in secret_paths(inner))
-    return paths
 
 
 @dataclass(frozen=True)
@@ -67,13 +44,9 @@ class Kind:
         return dumped
 
     def mask(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """A copy of `spec` with every secret value replaced by `****`."""
-        if not self.secrets:
-            return spec
-        masked = copy.deepcopy(spec)
-        for path in self.secrets:
-            for _loc, container, key in locations(masked, path):
-                container[key] = MASK
+        """A copy of `spec` with every secret value replaced by `****` (`spec` itself when
+        the kind has no secrets)."""
+        masked: dict[str, Any] = mask(spec, self.secrets)
         return masked
 
     def restore_masked(self, spec: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -82,11 +55,7 @@ class Kind:
         A client that read a masked document may write it back unchanged; the secrets it could
         not see are kept. A `****` with nothing stored at its place is a validation error.
         """
-        if not self.secrets or not any(
-            container[key] == MASK
-            for path in self.secrets
-            for _loc, container, key in locations(spec, path)
-        ):
+        if not has_secret(spec, self.secrets, MASK):
             return spec
         restored = copy.deepcopy(spec)
         unresolved: list[list[str]] = []
@@ -130,7 +99,8 @@ class KindRegistry:
 
     def __init__(self, models: Mapping[str, type[KindModel]] = BUILTIN_KINDS) -> None:
         self._kinds = {
-            name: Kind(name, model, tuple(secret_paths(model))) for name, model in models.items()
+            name: Kind(name, model, secret_paths(model.model_json_schema()))
+            for name, model in models.items()
         }
 
     def names(self) -> list[str]:

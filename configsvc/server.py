@@ -23,13 +23,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
+from configsvc_schemas.wire import ADMIN_TOKEN_FILE
+
 from configsvc.errors import ConfigsvcError
 from configsvc.etcd_embedded import EmbeddedEtcd
 from configsvc.rlimits import raise_open_files_limit
 from configsvc.settings import MAX_WATCH_STREAMS, ServiceSettings
 
 ADMIN_TOKEN_ENV = "CONFIGSVC_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
-ADMIN_TOKEN_FILE_NAME = "admin.token"  # noqa: S105 - a file name
 ADMIN_TOKEN_PREFIX = "csa_"  # noqa: S105 - marks generated admin tokens
 ADMIN_TOKEN_BYTES = 32
 """Random bytes in a generated admin token (before URL-safe base64)."""
@@ -40,7 +41,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def admin_token_path(data_dir: Path) -> Path:
     """Where the generated admin token lives: `<data_dir>/admin.token`."""
-    return data_dir / ADMIN_TOKEN_FILE_NAME
+    return data_dir / ADMIN_TOKEN_FILE
 
 
 def ensure_admin_token(settings: ServiceSettings) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from configsvc_schemas.wire import default_data_dir
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,12 +17,6 @@ DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 512 * 1024
 MAX_WATCH_STREAMS = 20_000
 """Open watch streams per instance; past it, new ones get 503."""
-
-
-def default_data_dir() -> Path:
-    """`$XDG_DATA_HOME/configsvc`, else `~/.local/share/configsvc`."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "configsvc"
 
 
 class ServiceSettings(BaseSettings):

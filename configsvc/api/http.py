@@ -8,6 +8,7 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from configsvc_schemas.wire import NAME_RULE, is_valid_name
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -20,9 +21,6 @@ from configsvc.errors import (
     validation_failed,
 )
 from configsvc.settings import MAX_BODY_BYTES
-from configsvc.store.keys import is_valid_name
-
-NAME_RULE = "1-63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a-z or 0-9"
 
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 

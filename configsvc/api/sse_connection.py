@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from configsvc.api.asgi_types import Send
+from configsvc.asgi_types import Send
 
 CHUNKED_END = b"0\r\n\r\n"
 

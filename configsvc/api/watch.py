@@ -18,10 +18,10 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl
 
-from configsvc.api.asgi_types import Message, Receive, Scope, Send
 from configsvc.api.deps import Services
 from configsvc.api.http import check_headers, check_name, check_query, parse_revision
 from configsvc.api.sse_connection import SseConnection
+from configsvc.asgi_types import Message, Receive, Scope, Send
 from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from configsvc_schemas.wire import NAME_PATTERN
 
 from configsvc.cli._errors import CliError
 from configsvc.cli._options import OutputOption, TokenOption, UrlOption
-from configsvc.cli._refs import NAME_PATTERN
 from configsvc.cli._session import load_schemas, open_session
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

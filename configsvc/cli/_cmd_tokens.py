@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from typing import Annotated
 
 import typer
+from configsvc_schemas.wire import Role
 
 from configsvc.cli._options import OutputFormat, OutputOption, TokenOption, UrlOption
 from configsvc.cli._session import open_session
 
 app = typer.Typer(help="Create, list and revoke API tokens (needs an admin token).")
-
-
-class Role(enum.StrEnum):
-    """`reader` reads and watches; `writer` also writes; `admin` also manages tokens."""
-
-    READER = "reader"
-    WRITER = "writer"
-    ADMIN = "admin"
 
 
 @app.command()

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from configsvc_schemas.wire import is_valid_name
 
 from configsvc.cli._errors import FileError
-from configsvc.cli._refs import DocRef, is_valid_name
+from configsvc.cli._refs import DocRef
 
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 JSON_SUFFIXES = frozenset({".json"})

@@ -11,17 +11,17 @@ import enum
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import typer
+from configsvc_schemas.wire import (
+    ADMIN_TOKEN_FILE,
+    DEFAULT_URL,
+    TOKEN_ENV,
+    URL_ENV,
+    default_data_dir,
+)
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-URL_ENV = "CONFIGSVC_URL"
-TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
-DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
-ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
-APP_DIR_NAME = "configsvc"
 PANEL = "Connection and output"
 
 
@@ -91,15 +91,6 @@ class Target:
     token: str | None
     token_source: str
     output: OutputFormat
-
-
-def default_data_dir(env: Mapping[str, str]) -> Path:
-    """The service's data dir: `CONFIGSVC_DATA_DIR`, else `$XDG_DATA_HOME/configsvc`, else
-    `~/.local/share/configsvc` (the same rule as the service)."""
-    if env.get(DATA_DIR_ENV):
-        return Path(env[DATA_DIR_ENV]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_DIR_NAME
 
 
 def resolve(flags: GlobalFlags, env: Mapping[str, str] | None = None) -> Target:

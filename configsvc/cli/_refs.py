@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import typer
-
-NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
-NAME_RULE = "1-63 of a-z 0-9 . _ -, starting and ending with a letter or digit"
+from configsvc_schemas.wire import NAME_RULE, is_valid_name
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -20,10 +17,6 @@ class DocRef:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-
-def is_valid_name(value: str) -> bool:
-    return NAME_PATTERN.fullmatch(value) is not None
 
 
 def parse_ref(value: str) -> DocRef:

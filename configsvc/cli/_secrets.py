@@ -12,8 +12,15 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from configsvc_schemas import MASK, SECRET_MARK
-from configsvc_schemas.paths import WILDCARD, SecretPath, locations, value_at
+from configsvc_schemas.secrets import (
+    WILDCARD,
+    SecretPath,
+    locations,
+    mask,
+    secret_paths,
+    value_at,
+)
+from configsvc_schemas.wire import MASK
 
 SchemaSource = Callable[[], Mapping[str, Any]]
 
@@ -34,39 +41,14 @@ class Shown(enum.StrEnum):
         }[self]
 
 
-def secret_paths(schema: Mapping[str, Any]) -> list[SecretPath]:
-    """Paths of the fields `schema` marks secret, with `*` for object values and array items."""
-    defs = schema.get("$defs", {})
-    paths: list[SecretPath] = []
-
-    def walk(node: Any, prefix: SecretPath, seen: frozenset[str]) -> None:
-        if not isinstance(node, Mapping):
-            return
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in seen:
-            walk(defs.get(ref.removeprefix("#/$defs/")), prefix, seen | {ref})
-        if node.get(SECRET_MARK) is True and prefix:
-            paths.append(prefix)
-        for key, sub in (node.get("properties") or {}).items():
-            walk(sub, (*prefix, key), seen)
-        for key in ("additionalProperties", "items"):
-            walk(node.get(key), (*prefix, WILDCARD), seen)
-        for key in ("anyOf", "oneOf", "allOf"):
-            for sub in node.get(key) or []:
-                walk(sub, prefix, seen)
-
-    walk(schema, (), frozenset())
-    return sorted(set(paths))
-
-
 class SecretMasker:
     """Masks a kind's secret values, using the schemas `load` fetches (once, when needed)."""
 
     def __init__(self, load: SchemaSource) -> None:
         self._load = load
-        self._paths: dict[str, list[SecretPath]] | None = None
+        self._paths: dict[str, tuple[SecretPath, ...]] | None = None
 
-    def paths(self, kind: str) -> list[SecretPath]:
+    def paths(self, kind: str) -> tuple[SecretPath, ...]:
         """The secret paths of `kind`; for an unknown kind, every known secret field name."""
         if self._paths is None:
             self._paths = {name: secret_paths(schema) for name, schema in self._load().items()}
@@ -77,11 +59,7 @@ class SecretMasker:
 
     def mask(self, kind: str, spec: Any) -> Any:
         """A copy of `spec` with every secret value replaced by `****`."""
-        masked = copy.deepcopy(spec)
-        for path in self.paths(kind):
-            for _loc, container, key in locations(masked, path):
-                container[key] = MASK
-        return masked
+        return mask(copy.deepcopy(spec), self.paths(kind))
 
     def mask_pair(
         self, old: tuple[str, Any] | None, new: tuple[str, Any] | None
@@ -111,6 +89,6 @@ def _compare(before: Any, after: Any) -> Shown:
     return Shown.CHANGED
 
 
-def _anywhere(names: set[str]) -> list[SecretPath]:
+def _anywhere(names: set[str]) -> tuple[SecretPath, ...]:
     """Paths that reach a field called one of `names` at any of the first few depths."""
-    return [(*((WILDCARD,) * depth), name) for name in sorted(names) for depth in range(6)]
+    return tuple((*((WILDCARD,) * depth), name) for name in sorted(names) for depth in range(6))

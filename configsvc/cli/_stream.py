@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from configsvc_client._backoff import Backoff
-from configsvc_client._sources._sse import SSEError, SSEParser
+from configsvc_schemas.backoff import Backoff
+from configsvc_schemas.sse import SSEError, SSEParser
+from configsvc_schemas.wire import EVENT_STREAM, LAST_EVENT_ID, WATCH_PATH
 
 from configsvc.cli._errors import CliError, ServiceError
 from configsvc.cli._http import Api
 
-WATCH_PATH = "/v1/watch"
 CONNECT_TIMEOUT = 10.0
 BACKOFF_INITIAL = 0.5
 BACKOFF_RESET_AFTER = 30.0
@@ -87,9 +87,9 @@ class Follower:
             time.sleep(delay)
 
     def _stream_once(self, reconnecting: bool) -> None:
-        headers = {"Accept": "text/event-stream"}
+        headers = {"Accept": EVENT_STREAM}
         if self.last_id is not None:
-            headers["Last-Event-ID"] = self.last_id
+            headers[LAST_EVENT_ID] = self.last_id
         timeout = httpx.Timeout(self._options.idle_timeout, connect=CONNECT_TIMEOUT)
         params = {"namespace": self._namespaces}
         with self._api.stream(WATCH_PATH, params=params, headers=headers, timeout=timeout) as resp:

@@ -19,17 +19,9 @@ Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-"""Namespaces, document names and token names."""
-
 VERSION_DIGITS = 12
-
-
-def is_valid_name(value: str) -> bool:
-    return NAME_PATTERN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

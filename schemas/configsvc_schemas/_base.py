@@ -1,4 +1,4 @@
-"""What every kind shares: the base model and the secret-field marker."""
+"""What every built-in kind shares: the base model, secret fields and field-pinned errors."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-SECRET_MARK = "x-configsvc-secret"  # noqa: S105 - a schema key
-"""JSON Schema key set to true on fields that hold secrets (masked as `****`)."""
-
-MASK = "****"
-"""What a secret value is replaced with for readers that may not see it."""
+from configsvc_schemas.wire import SECRET_MARK
 
 
 class KindModel(BaseModel):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from configsvc_client import ClientOptions
-from configsvc_client._backoff import Backoff
 from configsvc_client._options import resolve_token, resolve_urls
+from configsvc_schemas.backoff import Backoff
 
 
 def test_defaults_match_the_contract() -> None:

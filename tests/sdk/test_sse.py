@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from configsvc_client._sources._sse import SSEError, SSEEvent, SSEParser
+from configsvc_schemas.sse import SSEError, SSEEvent, SSEParser
 
 STREAM = (
     b": keep-alive\n\n"

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from configsvc_schemas.wire import is_valid_name
 
 from configsvc.errors import (
     Conflict,
@@ -20,7 +21,7 @@ from configsvc.errors import (
 from configsvc.etcd_process import EtcdProcess
 from configsvc.store.etcd_client import EtcdKV, grpc_target, prefix_end
 from configsvc.store.etcd_store import ANY_REVISION, EtcdConfigStore
-from configsvc.store.keys import KeyLayout, is_valid_name
+from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Action, Document, NewContent, TokenRecord
 
 KIND = "RateLimits"

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from configsvc_schemas import BUILTIN_KINDS
+from configsvc_schemas.wire import split_key
 from pydantic import BaseModel, ValidationError
 
-from configsvc_client._types import Document, split_key
+from configsvc_client._types import Document
 
 log = logging.getLogger("configsvc_client")
 

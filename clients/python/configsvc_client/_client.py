@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+from configsvc_schemas.wire import NAME_RULE, is_valid_name
 
 from configsvc_client._binding import Binding, M
 from configsvc_client._cache import SnapshotCache
@@ -34,8 +34,6 @@ from configsvc_client._status import ClientStatus, Mode
 from configsvc_client._types import Document, Synchronizer
 
 log = logging.getLogger("configsvc_client")
-
-NAME_RE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 
 SourceFactory = Callable[[httpx.AsyncClient | None], tuple[Synchronizer, Synchronizer | None]]
 
@@ -363,9 +361,6 @@ def _namespaces(names: Iterable[str] | None) -> tuple[str, ...] | None:
     if not unique:
         raise ValueError("give at least one namespace")
     for name in unique:
-        if not NAME_RE.fullmatch(name):
-            raise ValueError(
-                f"invalid namespace {name!r}: 1-63 of a-z, 0-9, '.', '_', '-', "
-                "starting and ending with a-z or 0-9"
-            )
+        if not is_valid_name(name):
+            raise ValueError(f"invalid namespace {name!r}: {NAME_RULE}")
     return unique

@@ -10,10 +10,16 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from configsvc_schemas.wire import (
+    ADMIN_TOKEN_FILE,
+    DEFAULT_URL,
+    TOKEN_ENV,
+    URL_ENV,
+    default_data_dir,
+)
+
 DEFAULT_START_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_BACKOFF_INITIAL = 0.5
@@ -27,11 +33,6 @@ DEFAULT_CACHE_FALLBACK_AFTER = 2.0
 DEFAULT_AUTH_RETRY_INTERVAL = 60.0
 DEFAULT_RELOAD_DEBOUNCE = 0.1
 DEFAULT_STOP_TIMEOUT = 5.0
-
-URL_ENV = "CONFIGSVC_URL"
-TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
-DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
-ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,15 +104,6 @@ def resolve_urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
         if not u.startswith(("http://", "https://")):
             raise ValueError(f"service URL must be http:// or https://, not {u!r}")
     return urls
-
-
-def default_data_dir() -> Path:
-    """`$CONFIGSVC_DATA_DIR`, else `$XDG_DATA_HOME/configsvc`, else `~/.local/share/configsvc`."""
-    explicit = os.environ.get(DATA_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "configsvc"
 
 
 def resolve_token(token: str | None) -> str | None:

@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from configsvc_schemas.wire import split_key
+
 from configsvc_client._binding import Binding, DocumentRejected, M
 from configsvc_client._cache import CachedState
-from configsvc_client._types import Change, Document, Revision, Snapshot, Update, split_key
+from configsvc_client._types import Change, Document, Revision, Snapshot, Update
 
 log = logging.getLogger("configsvc_client")
 

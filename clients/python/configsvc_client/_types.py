@@ -16,14 +16,6 @@ Revision = int
 """The store's global revision of a change (etcd's `mod_revision`); grows over time."""
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """`"ns/name"` -> `("ns", "name")`; ValueError if it is not of that form."""
-    namespace, sep, name = key.partition("/")
-    if not sep or not namespace or not name or "/" in name:
-        raise ValueError(f"a document is addressed as 'namespace/name', not {key!r}")
-    return namespace, name
-
-
 @dataclass(frozen=True, slots=True)
 class Document:
     """One version of a config document, as the service (or a file) holds it.

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from configsvc_schemas.wire import split_key
+
 from configsvc_client._types import (
     Change,
     Document,
@@ -34,7 +36,6 @@ from configsvc_client._types import (
     SourceError,
     SourceState,
     Update,
-    split_key,
 )
 
 __all__ = ["InMemorySource"]

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 import httpx
+from configsvc_schemas.wire import error_message
 
 from configsvc_client._types import SourceError
 
@@ -50,11 +51,9 @@ def error_from_status(status: int, body: bytes = b"") -> SourceError:
 
 def _service_message(body: bytes) -> str | None:
     try:
-        data = json.loads(body[:MAX_ERROR_BODY])
-        message = data["error"]["message"]
-    except (ValueError, KeyError, TypeError):
+        return error_message(json.loads(body[:MAX_ERROR_BODY]))
+    except ValueError:
         return None
-    return str(message) if message else None
 
 
 def error_from_exception(exc: Exception, url: str) -> SourceError:

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Any
 
 import httpx
+from configsvc_schemas.backoff import Backoff
+from configsvc_schemas.sse import SSEError, SSEEvent, SSEParser
+from configsvc_schemas.wire import EVENT_STREAM, LAST_EVENT_ID, WATCH_PATH, EventName
 
-from configsvc_client._backoff import Backoff
 from configsvc_client._options import ClientOptions
-from configsvc_client._sources._sse import SSEError, SSEEvent, SSEParser
 from configsvc_client._sources._wire import (
     MAX_ERROR_BODY,
     Endpoints,
@@ -30,9 +31,6 @@ from configsvc_client._types import (
     SourceState,
     Update,
 )
-
-WATCH_PATH = "/v1/watch"
-EVENT_STREAM = "text/event-stream"
 
 
 class StreamingSource:
@@ -132,7 +130,7 @@ class StreamingSource:
         headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
         headers.update(auth_headers(self._token))
         if resume is not None:
-            headers["Last-Event-ID"] = str(resume)
+            headers[LAST_EVENT_ID] = str(resume)
         return headers
 
 
@@ -149,14 +147,14 @@ def _updates(events: list[SSEEvent]) -> Iterator[Update]:
     """Updates for a run of events: consecutive puts and deletes are batched, in order."""
     changes: list[Change] = []
     for event in events:
-        if event.event == "snapshot":
+        if event.event == EventName.SNAPSHOT:
             if changes:
                 yield Update(SourceState.VALID, changes=tuple(changes))
                 changes = []
             yield Update(SourceState.VALID, snapshot=_snapshot(_json(event)))
-        elif event.event == "put":
+        elif event.event == EventName.PUT:
             changes.append(Change.put(Document.from_wire(_json(event))))
-        elif event.event == "delete":
+        elif event.event == EventName.DELETE:
             changes.append(_delete(_json(event)))
     if changes:
         yield Update(SourceState.VALID, changes=tuple(changes))

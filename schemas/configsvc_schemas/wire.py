@@ -1,0 +1,157 @@
+"""The wire contract that the service, the CLI and the SDK share, each fact stated once.
+
+Names and their rule, API paths, roles, the SSE event names and headers, the admin token's
+file and the default data dir, and the JSON error shape. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+# ---- names -------------------------------------------------------------------------------
+
+NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+"""Namespaces, document names and token names (use `fullmatch`)."""
+
+NAME_RULE = "1-63 characters of a-z, 0-9, '.', '_', '-', starting and ending with a-z or 0-9"
+
+NAMESPACE_PATTERN_RULE = re.compile(r"[a-z0-9._*-]{1,63}")
+"""A token's namespace pattern: a name with `*` wildcards (`prod`, `team-a-*`, `*`)."""
+
+
+def is_valid_name(value: str) -> bool:
+    """Whether `value` is a valid namespace, document or token name."""
+    return NAME_PATTERN.fullmatch(value) is not None
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """`"ns/name"` -> `("ns", "name")`; ValueError unless both parts are valid names."""
+    namespace, sep, name = key.partition("/")
+    if not sep or not is_valid_name(namespace) or not is_valid_name(name):
+        raise ValueError(f"a document is addressed as 'namespace/name' ({NAME_RULE}), not {key!r}")
+    return namespace, name
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+API_PREFIX = "/v1"
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+NAMESPACES_PATH = f"{API_PREFIX}/namespaces"
+CONFIGS_PATH = f"{API_PREFIX}/configs"
+SCHEMAS_PATH = f"{API_PREFIX}/schemas"
+TOKENS_PATH = f"{API_PREFIX}/tokens"
+WHOAMI_PATH = f"{API_PREFIX}/whoami"
+WATCH_PATH = f"{API_PREFIX}/watch"
+
+
+def namespace_path(ns: str) -> str:
+    return f"{CONFIGS_PATH}/{ns}"
+
+
+def document_path(ns: str, name: str) -> str:
+    return f"{CONFIGS_PATH}/{ns}/{name}"
+
+
+# ---- roles -------------------------------------------------------------------------------
+
+
+class Role(enum.StrEnum):
+    """`reader` reads and watches; `writer` also writes; `admin` also manages tokens."""
+
+    READER = "reader"
+    WRITER = "writer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Higher ranks may do everything lower ones may."""
+        return _RANKS[self]
+
+
+_RANKS = {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}
+
+ADMIN_NAME = "admin"
+"""The name of the service's own admin token."""
+
+# ---- local defaults ----------------------------------------------------------------------
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "CONFIGSVC_URL"
+TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
+DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
+APP_DIR_NAME = "configsvc"
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The service's data dir: `$CONFIGSVC_DATA_DIR`, else `$XDG_DATA_HOME/configsvc`, else
+    `~/.local/share/configsvc`. The service, the CLI and the SDK all use this rule, so the
+    CLI and SDK find the local admin token that `configsvc serve` wrote."""
+    env = os.environ if env is None else env
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_DIR_NAME
+
+
+# ---- the watch stream --------------------------------------------------------------------
+
+
+class EventName(enum.StrEnum):
+    """The `event:` field of the watch stream's events."""
+
+    SNAPSHOT = "snapshot"
+    PUT = "put"
+    DELETE = "delete"
+
+
+EVENT_STREAM = "text/event-stream"
+LAST_EVENT_ID = "Last-Event-ID"
+KEEPALIVE_COMMENT = b": keep-alive\n\n"
+
+# ---- secrets -----------------------------------------------------------------------------
+
+SECRET_MARK = "x-configsvc-secret"  # noqa: S105 - a schema key
+"""JSON Schema key set to true on string properties that hold secrets (masked as `****`)."""
+
+MASK = "****"
+"""What a secret value is replaced with for readers that may not see it."""
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+class ErrorDetail(TypedDict, total=False):
+    """One problem: where (`loc`, a field path) and what (`msg`)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    document: str
+
+
+class ErrorInfo(TypedDict):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorBody(TypedDict):
+    """Every error answer: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorInfo
+
+
+def error_message(body: Any) -> str | None:
+    """The `message` of an error body, or None when `body` is not one."""
+    try:
+        message = body["error"]["message"]
+    except (KeyError, TypeError):
+        return None
+    return str(message) if message else None
