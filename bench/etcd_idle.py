@@ -22,7 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from configsvc.etcd_process import EtcdProcess, find_etcd_binary
+from configsvc.embedded.binary import find_etcd_binary
+from configsvc.embedded.process import EtcdProcess
 from configsvc.store.etcd_client import EtcdKV, put_op
 
 PAUSES = (0.0, 0.001, 0.005, 0.020)

@@ -42,13 +42,8 @@ from _procfs import CpuSample, die_with_parent, rss_bytes
 from _readers import ReaderPool, watch_request
 from _sdk import SdkResult, measure_sdk, sdk_unavailable
 
-from configsvc.etcd_process import (
-    EtcdProcess,
-    etcd_binary_version,
-    find_etcd_binary,
-    format_version,
-    free_port,
-)
+from configsvc.embedded.binary import etcd_binary_version, find_etcd_binary, format_version
+from configsvc.embedded.process import EtcdProcess, free_port
 from configsvc.rlimits import raise_open_files_limit
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -26,7 +26,8 @@ import aetcd
 import httpx
 from propagation import ADMIN_TOKEN, HOST, quantile, start_service
 
-from configsvc.etcd_process import EtcdProcess, find_etcd_binary, free_port
+from configsvc.embedded.binary import find_etcd_binary
+from configsvc.embedded.process import EtcdProcess, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0

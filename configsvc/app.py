@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from configsvc_schemas.wire import HEALTH_PATH, METRICS_PATH, READY_PATH, WATCH_PATH
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import configs, health, tokens
+from configsvc.api import configs, health, schemas, tokens, whoami
 from configsvc.api.deps import Services
-from configsvc.api.watch import WATCH_PATH, handle_watch
+from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
 from configsvc.errors import ApiError, BadRequest
@@ -24,7 +25,9 @@ from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
-from configsvc.store.keys import KeyLayout
+from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
+from configsvc.store.replay import Replayer
+from configsvc.store.watcher import FamilyChange, StoreWatcher
 
 log = logging.getLogger("configsvc")
 
@@ -73,9 +76,8 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert isinstance(app, ConfigsvcApp)
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
-        store = EtcdConfigStore(
-            kv, history_limit=settings.history_limit, layout=KeyLayout(settings.key_prefix)
-        )
+        layout = KeyLayout(settings.key_prefix)
+        store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
         registry = KindRegistry()
         app.state.services = Services(
             settings=settings,
@@ -84,16 +86,24 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             auth=Authenticator(store, admin_token),
             metrics=metrics,
         )
+        watcher = StoreWatcher(kv, layout)
         fanout = Fanout(
-            kv, store.layout, registry, metrics, FanoutOptions(keepalive=settings.keepalive)
+            watcher,
+            Replayer(kv, layout),
+            registry,
+            metrics,
+            FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),
         )
+        follow_revocations(watcher, fanout)
         fanout.start()
+        watcher.start()
         app.fanout = fanout
         try:
             yield
         finally:
             app.fanout = None
             await fanout.stop()
+            await watcher.stop()
             await store.close()
 
     app = ConfigsvcApp(
@@ -107,11 +117,24 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     )
     app.include_router(health.router)
     app.include_router(configs.router)
+    app.include_router(schemas.router)
     app.include_router(tokens.router)
+    app.include_router(whoami.router)
     _document_watch_route(app)
+    _declare_bearer_auth(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     return app
+
+
+def follow_revocations(watcher: StoreWatcher, fanout: Fanout) -> None:
+    """End a token's watch streams as soon as the token is deleted, on every instance."""
+
+    def on_token_change(change: FamilyChange) -> None:
+        if change.deleted:
+            fanout.close_streams_of(change.key)
+
+    watcher.on(TOKEN_FAMILY, on_token_change)
 
 
 def _document_watch_route(app: ConfigsvcApp) -> None:
@@ -137,6 +160,37 @@ def _document_watch_route(app: ConfigsvcApp) -> None:
         since: Annotated[int | None, Query(ge=0, description="resume after this revision")] = None,
     ) -> Response:
         return WatchResponse()
+
+
+BEARER_SCHEME = "bearer"
+PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
+
+
+def _declare_bearer_auth(app: FastAPI) -> None:
+    """Declare `Authorization: Bearer <token>` in the OpenAPI description (so that tools,
+    Swagger UI's "Authorize" among them, send it), on every route but the public ones."""
+    describe = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = describe()
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {
+            BEARER_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "an API token (`configsvc tokens create`) or the admin token",
+            }
+        }
+        schema["security"] = [{BEARER_SCHEME: []}]
+        for path in PUBLIC_PATHS:
+            for operation in schema["paths"].get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

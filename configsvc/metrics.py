@@ -38,6 +38,12 @@ class Metrics:
         self.watch_subscribers = Gauge(
             "configsvc_watch_subscribers", "Open watch streams", registry=self.registry
         )
+        self.watch_direct_fallbacks = Counter(
+            "configsvc_watch_direct_fallbacks",
+            "Watch streams served through ASGI because the connection could not be taken over "
+            "(another server or protocol, a pipelined request)",
+            registry=self.registry,
+        )
         self.events_sent = Counter(
             "configsvc_watch_events_sent",
             "Watch events written to subscribers (one per subscriber per event)",

@@ -3,7 +3,7 @@
 `run_server` returns once the service has stopped, after SIGTERM or SIGINT too; an embedded
 etcd is stopped on every way out (normal return, signal, exception). If the process is
 SIGKILLed instead, the etcd child dies with it (parent-death signal), and the next start on
-the same data dir cleans up whatever is left (see `etcd_embedded`).
+the same data dir cleans up whatever is left (see `configsvc.embedded`).
 
 On SIGTERM, open watch streams end as soon as shutdown begins (see `asgi_server`), so that
 a rolling restart does not wait for them.
@@ -25,8 +25,8 @@ from types import FrameType
 
 from configsvc_schemas.wire import ADMIN_TOKEN_FILE
 
+from configsvc.embedded.supervisor import EmbeddedEtcd
 from configsvc.errors import ConfigsvcError
-from configsvc.etcd_embedded import EmbeddedEtcd
 from configsvc.rlimits import raise_open_files_limit
 from configsvc.settings import MAX_WATCH_STREAMS, ServiceSettings
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from support import STORE_TIMEOUT, RunningService, start_service
 
-from configsvc.etcd_process import EtcdProcess, find_etcd_binary
+from configsvc.embedded.binary import find_etcd_binary
+from configsvc.embedded.process import EtcdProcess
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 

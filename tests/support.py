@@ -18,7 +18,7 @@ import httpx
 
 from configsvc.app import create_app
 from configsvc.asgi_server import StreamClosingServer, make_server
-from configsvc.etcd_process import EtcdProcess, free_port
+from configsvc.embedded.process import EtcdProcess, free_port
 from configsvc.settings import ServiceSettings
 
 STORE_TIMEOUT = 3.0

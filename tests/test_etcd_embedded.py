@@ -16,15 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from configsvc.embedded.binary import etcd_binary_version, find_etcd_binary, format_version
+from configsvc.embedded.process import EtcdAddressInUse, EtcdProcess
+from configsvc.embedded.stale import process_gone
+from configsvc.embedded.supervisor import EmbeddedEtcd
 from configsvc.errors import EtcdStartError
-from configsvc.etcd_embedded import EmbeddedEtcd, process_gone
-from configsvc.etcd_process import (
-    EtcdAddressInUse,
-    EtcdProcess,
-    etcd_binary_version,
-    find_etcd_binary,
-    format_version,
-)
 
 STARTUP_BOUND = 10.0
 """Generous bound on start-to-healthy (typically 0.1-2 s with default raft timers)."""
@@ -34,7 +30,7 @@ ELF_MAGIC = b"\x7fELF"
 CHILD_OWNER = """
 import sys, time
 from pathlib import Path
-from configsvc.etcd_embedded import EmbeddedEtcd
+from configsvc.embedded.supervisor import EmbeddedEtcd
 etcd = EmbeddedEtcd(Path(sys.argv[1]))
 etcd.start()
 print(etcd.pid, etcd.client_url, flush=True)

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from configsvc.etcd_embedded import EmbeddedEtcd, process_gone
-from configsvc.etcd_process import EtcdProcess, free_port
+from configsvc.embedded.process import EtcdProcess, free_port
+from configsvc.embedded.stale import process_gone
+from configsvc.embedded.supervisor import EmbeddedEtcd
 from configsvc.server import ADMIN_TOKEN_PREFIX, admin_token_path, ensure_admin_token
 from configsvc.settings import ServiceSettings
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from configsvc_schemas.wire import API_PREFIX
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from configsvc.api.deps import Services, principal, services
+from configsvc.api.deps import Caller, Services, ServicesDep
 from configsvc.api.http import (
     check_name,
     check_request,
@@ -19,16 +20,29 @@ from configsvc.api.http import (
     parse_if_match,
     read_json_body,
 )
+from configsvc.api.models import (
+    DeletedOut,
+    DocumentOut,
+    HistoryOut,
+    ListingOut,
+    NamespacesOut,
+    PutOut,
+    RollbackOut,
+    VersionOut,
+    errors,
+)
 from configsvc.auth import Principal, Role
 from configsvc.errors import BadRequest, NotFound, ValidationFailed
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent
 
-router = APIRouter(prefix="/v1", tags=["configs"], dependencies=[Depends(check_request)])
+router = APIRouter(
+    prefix=API_PREFIX,
+    tags=["configs"],
+    dependencies=[Depends(check_request)],
+    responses=errors(400, 401, 403, 503),
+)
 
 MAX_MESSAGE_LENGTH = 1000
-
-Caller = Annotated[Principal, Depends(principal)]
-App = Annotated[Services, Depends(services)]
 
 
 class DocumentIn(BaseModel):
@@ -55,84 +69,103 @@ class RollbackIn(BaseModel):
     message: str | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
 
 
-def document_json(app: App, caller: Principal, document: Document) -> dict[str, Any]:
+def document_json(services: Services, caller: Principal, document: Document) -> dict[str, Any]:
     """The wire form of `document`, secrets masked unless the caller may read them."""
     if caller.secrets:
         return document.to_json()
-    kind = app.registry.find(document.kind)
+    kind = services.registry.find(document.kind)
     return document.to_json(kind.mask(document.spec) if kind else None)
 
 
-def _names(ns: str, name: str | None = None) -> None:
+def _check_address(ns: str, name: str | None = None) -> None:
     check_name(ns, "namespace")
     if name is not None:
         check_name(name, "name")
 
 
-@router.get("/namespaces", summary="Namespaces that hold documents (those the token may see)")
-async def list_namespaces(app: App, caller: Caller) -> Response:
+@router.get(
+    "/namespaces",
+    summary="Namespaces that hold documents (those the token may see)",
+    response_model=NamespacesOut,
+)
+async def list_namespaces(services: ServicesDep, caller: Caller) -> Response:
     caller.require(Role.READER)
-    found = [ns for ns in await app.store.namespaces() if caller.may_access(ns)]
+    found = [ns for ns in await services.store.namespaces() if caller.may_access(ns)]
     return json_response({"items": found})
 
 
-@router.get("/configs/{ns}", summary="The documents of a namespace")
+@router.get(
+    "/configs/{ns}",
+    summary="The documents of a namespace",
+    response_model=ListingOut,
+    responses={304: {"description": "If-None-Match names the current ETag"}},
+)
 async def list_configs(
     ns: str,
-    app: App,
+    services: ServicesDep,
     caller: Caller,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _names(ns)
+    _check_address(ns)
     caller.require(Role.READER, ns)
     if if_none_match:
-        marker = await app.store.namespace_etag_revision(ns)
+        marker = await services.store.namespace_etag_revision(ns)
         if etag_matches(if_none_match, marker):
             return Response(status_code=304, headers={"ETag": etag(marker)})
-    listing = await app.store.list_namespace(ns)
+    listing = await services.store.list_namespace(ns)
     body = {
         "namespace": ns,
         "revision": listing.revision,
-        "items": [document_json(app, caller, doc) for doc in listing.items],
+        "items": [document_json(services, caller, doc) for doc in listing.items],
     }
     return json_response(body, headers={"ETag": etag(listing.etag_revision)})
 
 
-@router.get("/configs/{ns}/{name}", summary="One document")
+@router.get(
+    "/configs/{ns}/{name}",
+    summary="One document",
+    response_model=DocumentOut,
+    responses={
+        304: {"description": "If-None-Match names the current ETag"},
+        **errors(404),
+    },
+)
 async def get_config(
     ns: str,
     name: str,
-    app: App,
+    services: ServicesDep,
     caller: Caller,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _names(ns, name)
+    _check_address(ns, name)
     caller.require(Role.READER, ns)
-    document = await app.store.get(ns, name)
+    document = await services.store.get(ns, name)
     if document is None:
         raise NotFound(f"no document {ns}/{name}")
     headers = {"ETag": etag(document.revision)}
     if etag_matches(if_none_match, document.revision):
         return Response(status_code=304, headers=headers)
-    return json_response(document_json(app, caller, document), headers=headers)
+    return json_response(document_json(services, caller, document), headers=headers)
 
 
 @router.put(
     "/configs/{ns}/{name}",
     summary="Create or replace a document",
+    response_model=PutOut,
+    responses={201: {"model": PutOut, "description": "created"}, **errors(409, 412, 413, 422)},
     openapi_extra=json_body_openapi(DocumentIn),
 )
 async def put_config(
     ns: str,
     name: str,
     request: Request,
-    app: App,
+    services: ServicesDep,
     caller: Caller,
     dry_run: bool = False,
     if_match: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _names(ns, name)
+    _check_address(ns, name)
     caller.require(Role.WRITER, ns)
     expected_revision = parse_if_match(if_match)
     if if_none_match is not None and if_none_match.strip() != "*":
@@ -140,11 +173,11 @@ async def put_config(
     body = parse_body(DocumentIn, await read_json_body(request))
     if body.namespace not in (None, ns) or body.name not in (None, name):
         raise BadRequest(f"the body names {body.namespace}/{body.name} but the path is {ns}/{name}")
-    kind = app.registry.find(body.kind)
+    kind = services.registry.find(body.kind)
     if kind is None:
         raise ValidationFailed(
             f"unknown kind {body.kind!r}",
-            [{"loc": ["kind"], "msg": f"known kinds: {', '.join(app.registry.names())}"}],
+            [{"loc": ["kind"], "msg": f"known kinds: {', '.join(services.registry.names())}"}],
         )
     spec = kind.validate(body.spec)
 
@@ -152,8 +185,8 @@ async def put_config(
         stored = current.spec if current is not None and current.kind == kind.name else None
         return NewContent(kind.name, kind.restore_masked(spec, stored), body.message)
 
-    with app.metrics.store_seconds.labels("put").time():
-        result = await app.store.put(
+    with services.metrics.store_seconds.labels("put").time():
+        result = await services.store.put(
             ns,
             name,
             build,
@@ -162,41 +195,51 @@ async def put_config(
             create_only=if_none_match is not None,
             dry_run=dry_run,
         )
-    payload = {**document_json(app, caller, result.document), "changed": result.changed}
+    payload = {**document_json(services, caller, result.document), "changed": result.changed}
     if dry_run:
         payload = {**payload, "revision": None, "dry_run": True}
     headers = {} if dry_run else {"ETag": etag(result.document.revision)}
     return json_response(payload, status=201 if result.created else 200, headers=headers)
 
 
-@router.delete("/configs/{ns}/{name}", summary="Delete a document (its history is kept)")
+@router.delete(
+    "/configs/{ns}/{name}",
+    summary="Delete a document (its history is kept)",
+    response_model=DeletedOut,
+    responses=errors(404, 412),
+)
 async def delete_config(
     ns: str,
     name: str,
-    app: App,
+    services: ServicesDep,
     caller: Caller,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _names(ns, name)
+    _check_address(ns, name)
     caller.require(Role.WRITER, ns)
-    with app.metrics.store_seconds.labels("delete").time():
-        record = await app.store.delete(
+    with services.metrics.store_seconds.labels("delete").time():
+        record = await services.store.delete(
             ns, name, author=caller.name, if_match=parse_if_match(if_match)
         )
     return json_response({"namespace": ns, "name": name, "deleted": True, **record.summary()})
 
 
-@router.get("/configs/{ns}/{name}/history", summary="Versions of a document, newest first")
+@router.get(
+    "/configs/{ns}/{name}/history",
+    summary="Versions of a document, newest first",
+    response_model=HistoryOut,
+    responses=errors(404),
+)
 async def history(
     ns: str,
     name: str,
-    app: App,
+    services: ServicesDep,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100_000)] | None = None,
 ) -> Response:
-    _names(ns, name)
+    _check_address(ns, name)
     caller.require(Role.READER, ns)
-    records = await app.store.history(ns, name, limit or 0)
+    records = await services.store.history(ns, name, limit or 0)
     if not records:
         raise NotFound(f"no history for {ns}/{name}")
     return json_response(
@@ -204,20 +247,27 @@ async def history(
     )
 
 
-@router.get("/configs/{ns}/{name}/versions/{version}", summary="A document as it was")
-async def get_version(ns: str, name: str, version: int, app: App, caller: Caller) -> Response:
-    _names(ns, name)
+@router.get(
+    "/configs/{ns}/{name}/versions/{version}",
+    summary="A document as it was",
+    response_model=VersionOut,
+    responses=errors(404),
+)
+async def get_version(
+    ns: str, name: str, version: int, services: ServicesDep, caller: Caller
+) -> Response:
+    _check_address(ns, name)
     caller.require(Role.READER, ns)
-    record = await _version_record(app, ns, name, version)
+    record = await _version_record(services, ns, name, version)
     document = record.document()
     if document is None:
         raise NotFound(f"version {version} of {ns}/{name} is a deletion")
-    body = document_json(app, caller, document)
+    body = document_json(services, caller, document)
     return json_response({**body, "action": record.action.value})
 
 
-async def _version_record(app: App, ns: str, name: str, version: int) -> HistoryRecord:
-    record = await app.store.version(ns, name, version) if version >= 1 else None
+async def _version_record(services: Services, ns: str, name: str, version: int) -> HistoryRecord:
+    record = await services.store.version(ns, name, version) if version >= 1 else None
     if record is None:
         raise NotFound(f"no version {version} of {ns}/{name} (unknown or past the history limit)")
     return record
@@ -226,20 +276,24 @@ async def _version_record(app: App, ns: str, name: str, version: int) -> History
 @router.post(
     "/configs/{ns}/{name}/rollback",
     summary="Write a new version equal to an old one",
+    response_model=RollbackOut,
+    responses={201: {"model": RollbackOut, "description": "re-created"}, **errors(404, 409, 422)},
     openapi_extra=json_body_openapi(RollbackIn),
 )
-async def rollback(ns: str, name: str, request: Request, app: App, caller: Caller) -> Response:
-    _names(ns, name)
+async def rollback(
+    ns: str, name: str, request: Request, services: ServicesDep, caller: Caller
+) -> Response:
+    _check_address(ns, name)
     caller.require(Role.WRITER, ns)
     body = parse_body(RollbackIn, await read_json_body(request))
-    record = await _version_record(app, ns, name, body.to_version)
+    record = await _version_record(services, ns, name, body.to_version)
     old = record.document()
     if old is None:
         raise ValidationFailed(
             f"version {body.to_version} of {ns}/{name} is a deletion; roll back to a put",
             [{"loc": ["to_version"], "msg": "names a deletion"}],
         )
-    kind = app.registry.find(old.kind)
+    kind = services.registry.find(old.kind)
     if kind is None:
         raise ValidationFailed(
             f"version {body.to_version} has kind {old.kind!r}, which this service no longer knows",
@@ -247,8 +301,8 @@ async def rollback(ns: str, name: str, request: Request, app: App, caller: Calle
         )
     spec = kind.validate(old.spec)
     message = body.message or f"rollback to version {body.to_version}"
-    with app.metrics.store_seconds.labels("rollback").time():
-        result = await app.store.put(
+    with services.metrics.store_seconds.labels("rollback").time():
+        result = await services.store.put(
             ns,
             name,
             lambda _current: NewContent(kind.name, spec, message),
@@ -256,7 +310,7 @@ async def rollback(ns: str, name: str, request: Request, app: App, caller: Calle
             action=Action.ROLLBACK,
         )
     return json_response(
-        {**document_json(app, caller, result.document), "rolled_back_to": body.to_version},
+        {**document_json(services, caller, result.document), "rolled_back_to": body.to_version},
         status=201 if result.created else 200,
         headers={"ETag": etag(result.document.revision)},
     )

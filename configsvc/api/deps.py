@@ -1,16 +1,20 @@
-"""What every router needs: the app's services and the calling principal."""
+"""What every router needs: the app's services and the calling principal, as dependencies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from configsvc.auth import Authenticator, Principal
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
+
+log = logging.getLogger("configsvc")
 
 
 @dataclass
@@ -22,6 +26,13 @@ class Services:
     registry: KindRegistry
     auth: Authenticator
     metrics: Metrics
+    _warned: set[str] = field(default_factory=set)
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Log `message` as a warning the first time `key` is seen by this app."""
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("%s", message)
 
 
 def services_of(request: Request) -> Services:
@@ -29,12 +40,19 @@ def services_of(request: Request) -> Services:
     return found
 
 
-async def services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's services (a coroutine: FastAPI runs plain-function dependencies in a thread
     pool, which costs a thread hand-off on every request)."""
     return services_of(request)
 
 
-async def principal(request: Request) -> Principal:
+async def get_caller(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <token>`; 401 if missing or not valid."""
     return await services_of(request).auth.authenticate(request.headers.get("authorization"))
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+"""A route parameter that receives the app's `Services`."""
+
+Caller = Annotated[Principal, Depends(get_caller)]
+"""A route parameter that receives the authenticated caller."""

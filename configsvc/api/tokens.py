@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
+from configsvc_schemas.wire import TOKENS_PATH
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configsvc.api.deps import Services, principal, services
+from configsvc.api.deps import Caller, ServicesDep
 from configsvc.api.http import (
     check_name,
     check_request,
@@ -16,14 +15,17 @@ from configsvc.api.http import (
     parse_body,
     read_json_body,
 )
-from configsvc.auth import ADMIN_NAME, Principal, Role, hash_secret, new_token, validate_patterns
+from configsvc.api.models import RevokedOut, TokenCreatedOut, TokensOut, errors
+from configsvc.auth import ADMIN_NAME, Role, hash_secret, new_token, validate_patterns
 from configsvc.errors import Conflict
 from configsvc.store.records import TokenRecord, utc_now
 
-router = APIRouter(prefix="/v1/tokens", tags=["tokens"], dependencies=[Depends(check_request)])
-
-Caller = Annotated[Principal, Depends(principal)]
-App = Annotated[Services, Depends(services)]
+router = APIRouter(
+    prefix=TOKENS_PATH,
+    tags=["tokens"],
+    dependencies=[Depends(check_request)],
+    responses=errors(400, 401, 403, 503),
+)
 
 
 class TokenIn(BaseModel):
@@ -43,9 +45,12 @@ class TokenIn(BaseModel):
 @router.post(
     "",
     summary="Create a token; the answer holds the token, shown this once",
+    status_code=201,
+    response_model=TokenCreatedOut,
+    responses=errors(409, 422),
     openapi_extra=json_body_openapi(TokenIn),
 )
-async def create_token(request: Request, app: App, caller: Caller) -> Response:
+async def create_token(request: Request, services: ServicesDep, caller: Caller) -> Response:
     caller.require(Role.ADMIN)
     body = parse_body(TokenIn, await read_json_body(request))
     check_name(body.name, "name")
@@ -62,20 +67,25 @@ async def create_token(request: Request, app: App, caller: Caller) -> Response:
         created_at=utc_now(),
         created_by=caller.name,
     )
-    await app.store.create_token(record)
+    await services.store.create_token(record)
     return json_response({**record.public(), "token": token}, status=201)
 
 
-@router.get("", summary="List tokens (never their secrets)")
-async def list_tokens(app: App, caller: Caller) -> Response:
+@router.get("", summary="List tokens (never their secrets)", response_model=TokensOut)
+async def list_tokens(services: ServicesDep, caller: Caller) -> Response:
     caller.require(Role.ADMIN)
-    records = await app.store.list_tokens()
+    records = await services.store.list_tokens()
     return json_response({"items": [record.public() for record in records]})
 
 
-@router.delete("/{name}", summary="Revoke a token; it stops working at once everywhere")
-async def revoke_token(name: str, app: App, caller: Caller) -> Response:
+@router.delete(
+    "/{name}",
+    summary="Revoke a token; it stops working at once everywhere",
+    response_model=RevokedOut,
+    responses=errors(404),
+)
+async def revoke_token(name: str, services: ServicesDep, caller: Caller) -> Response:
     caller.require(Role.ADMIN)
     check_name(name, "name")
-    await app.store.delete_token(name)
+    await services.store.delete_token(name)
     return json_response({"name": name, "revoked": True})

@@ -26,7 +26,6 @@ from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
 
-WATCH_PATH = "/v1/watch"
 MAX_WATCH_NAMESPACES = 64
 """Namespaces one stream may watch: a catch-up reads two key ranges per namespace in one etcd
 transaction, and etcd allows 128 operations in a transaction by default."""
@@ -186,6 +185,7 @@ async def handle_watch(
         subscriber.done.add_done_callback(lambda _done: connection.end())
         fanout.open_stream(subscriber, request.since)
         return
+    _note_fallback(services)
     try:
         await fanout.subscribe(subscriber, request.since)
         await subscriber.done
@@ -199,6 +199,16 @@ async def handle_watch(
     # the write then), so the server does not report an unfinished response.
     with contextlib.suppress(OSError):
         await send(_body(b"", more=False))
+
+
+def _note_fallback(services: Services) -> None:
+    """Count a stream served through ASGI; log the first one of the app."""
+    services.metrics.watch_direct_fallbacks.inc()
+    services.warn_once(
+        "watch-fallback",
+        "a watch stream is served through ASGI, not taken over from the server: memory "
+        "per stream is higher (run uvicorn with httptools; see docs/operations.md)",
+    )
 
 
 def _left(subscriber: Subscriber, fanout: Fanout) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,31 @@ import aetcd.exceptions
 from aetcd import rpc
 
 from configsvc.errors import PayloadTooLarge, StoreUnavailable
+
+DELETE_EVENT = "DELETE"
+"""aetcd's name of a deletion event."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """One change of one key: its new value, or None when it was deleted."""
+
+    key: bytes
+    value: bytes | None
+    revision: int
+
+    @property
+    def deleted(self) -> bool:
+        return self.value is None
+
+
+class WatchCompacted(Exception):
+    """A watch's start revision was compacted away: read the store afresh, then watch again."""
+
+    def __init__(self, compacted_revision: int) -> None:
+        super().__init__(f"revision compacted up to {compacted_revision}")
+        self.compacted_revision = compacted_revision
+
 
 GRPC_OPTIONS: dict[str, Any] = {
     # Notice a frozen etcd (SIGSTOP, network partition) in seconds, not minutes.
@@ -138,19 +164,33 @@ class EtcdKV:
         )
         return await self._call("Txn", request)
 
-    async def watch_prefix(self, prefix: bytes, start_revision: int) -> Any:
-        """An aetcd watch of every key under `prefix`, from `start_revision` (never 0).
+    async def watch(self, prefix: bytes, start_revision: int) -> AsyncIterator[KeyChange]:
+        """Every change of a key under `prefix`, from `start_revision` (never 0), in order.
 
-        Iterating it raises `aetcd.exceptions.ConnectionFailedError` when etcd goes away and
-        `RevisionCompactedError` when `start_revision` is compacted; the caller re-watches.
+        Raises `WatchCompacted` when `start_revision` is compacted away, and
+        `StoreUnavailable` when etcd goes away or cannot be reached; the caller watches
+        again from the last revision it saw + 1.
         """
         if start_revision < 1:
             raise ValueError("watch from an explicit revision; 0 means 'now' to etcd")
-        async with asyncio.timeout(self.timeout):
-            await self.client.connect()
-            return await self.client.watch_prefix(prefix, start_revision=start_revision)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.connect()
+                watch = await self.client.watch_prefix(prefix, start_revision=start_revision)
+            async for event in watch:
+                kv = event.kv
+                deleted = event.kind == DELETE_EVENT
+                yield KeyChange(kv.key, None if deleted else kv.value, kv.mod_revision)
+        except aetcd.exceptions.RevisionCompactedError as exc:
+            raise WatchCompacted(exc.compacted_revision) from None
+        except TimeoutError:
+            raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
+        except aetcd.exceptions.ClientError as exc:
+            raise StoreUnavailable(f"etcd watch ended: {type(exc).__name__}") from None
+        except rpc.AioRpcError as exc:
+            raise StoreUnavailable(f"etcd watch ended: {exc.code().name}") from None
 
-    async def status(self) -> int:
+    async def current_revision(self) -> int:
         """The store's current revision (a cheap linearizable read)."""
         response = await self.range(b"\0", limit=1, keys_only=True)
         revision: int = response.header.revision

@@ -81,7 +81,7 @@ class EtcdConfigStore:
 
     async def revision(self) -> int:
         """The store's current revision; raises `StoreUnavailable` if etcd does not answer."""
-        return await self.kv.status()
+        return await self.kv.current_revision()
 
     # ---- reads -------------------------------------------------------------------------
 

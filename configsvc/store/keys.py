@@ -23,6 +23,10 @@ from dataclasses import dataclass
 
 VERSION_DIGITS = 12
 
+DOC_FAMILY = "doc"
+TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
+"""Key families (the first segment after the prefix) that the store watcher dispatches."""
+
 
 @dataclass(frozen=True, slots=True)
 class KeyLayout:
@@ -31,7 +35,7 @@ class KeyLayout:
     prefix: str = "/configsvc/"
 
     def docs_root(self) -> bytes:
-        return f"{self.prefix}doc/".encode()
+        return f"{self.prefix}{DOC_FAMILY}/".encode()
 
     def namespace(self, ns: str) -> bytes:
         """The namespace's range prefix; the key itself is the namespace marker."""
@@ -68,12 +72,18 @@ class KeyLayout:
         return f"{self.prefix}tok/{name}".encode()
 
     def tokens_root(self) -> bytes:
-        return f"{self.prefix}tok/".encode()
+        return f"{self.prefix}{TOKEN_FAMILY}/".encode()
+
+    @staticmethod
+    def split_doc(rest: str) -> tuple[str, str] | None:
+        """`(namespace, name)` of a doc-family key without its `{prefix}doc/`;
+        `(namespace, "")` for a namespace marker."""
+        ns, sep, name = rest.partition("/")
+        return (ns, name) if sep else None
 
     def parse_doc(self, key: bytes) -> tuple[str, str] | None:
         """`(namespace, name)` of a document key; `(namespace, "")` for a namespace marker."""
         root = self.docs_root()
         if not key.startswith(root):
             return None
-        ns, sep, name = key[len(root) :].decode().partition("/")
-        return (ns, name) if sep else None
+        return self.split_doc(key[len(root) :].decode())

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 import httpx
 import pytest
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 from tests.api.helpers import Unchanged
 
 

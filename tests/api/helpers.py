@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 
 LOCAL_KEY = "sk-local-secret-0123456789"
 HOSTED_KEY = "sk-hosted-secret-9876543210"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from support import RunningService, start_service
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 from tests.api.helpers import error_code, freeze, put_rate
 
 ANSWER_WITHIN = 15.0

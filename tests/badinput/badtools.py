@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 
 MARKER = "sk-MARKER-7f3a9c1e5b"
 """A secret value that must never be seen outside clear answers to `secrets` tokens."""

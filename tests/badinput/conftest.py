@@ -19,7 +19,7 @@ from badinput.badtools import (
 )
 from support import RunningService
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 
 
 @dataclass

@@ -45,7 +45,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from support import RunningService
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 SEEDED_NAMESPACES = ["prod", "staging"]

@@ -25,7 +25,7 @@ from configsvc.api.configs import MAX_MESSAGE_LENGTH
 from configsvc.api.http import MAX_HEADER_BYTES, MAX_JSON_DEPTH
 from configsvc.api.watch import MAX_WATCH_NAMESPACES
 from configsvc.app import ConfigsvcApp
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 from configsvc.fanout import FanoutOptions
 from configsvc.http_protocol import MAX_HEAD_BYTES
 from configsvc.settings import (

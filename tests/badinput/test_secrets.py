@@ -40,7 +40,7 @@ from support import ADMIN_TOKEN, SseReader
 
 from configsvc.app import create_app
 from configsvc.asgi_server import make_server
-from configsvc.etcd_process import EtcdProcess, free_port
+from configsvc.embedded.process import EtcdProcess, free_port
 from configsvc.settings import ServiceSettings
 
 CONFIGSVC = str(Path(sys.executable).parent / "configsvc")

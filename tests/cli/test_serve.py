@@ -10,7 +10,7 @@ import time
 import httpx
 from cli.clitools import Cli, LineReader
 
-from configsvc.etcd_process import EtcdProcess, free_port
+from configsvc.embedded.process import EtcdProcess, free_port
 
 READY_TIMEOUT = 20.0
 EXIT_TIMEOUT = 15.0

@@ -31,8 +31,8 @@ def spec(**keys: str | None) -> dict[str, Any]:
 
 def test_secret_paths_follow_refs_maps_and_unions() -> None:
     schema = KindRegistry().get("ModelEndpoints").json_schema()
-    assert secret_paths(schema) == [("endpoints", "*", "api_key")]
-    assert secret_paths(KindRegistry().get("RateLimits").json_schema()) == []
+    assert secret_paths(schema) == (("endpoints", "*", "api_key"),)
+    assert secret_paths(KindRegistry().get("RateLimits").json_schema()) == ()
 
 
 def test_mask(masker: SecretMasker) -> None:

@@ -1,6 +1,6 @@
 """A 3-member etcd cluster on loopback, with the faults the suite injects into it.
 
-Every member is an `EtcdProcess` (free ports, one data dir each, raft timers of 50 ms
+Every member is a `ClusterMember` (free ports, one data dir each, raft timers of 50 ms
 heartbeat / 500 ms election: three members share two cores). Members are spawned from the
 calling thread and die with it (parent-death signal), so start and restart them from the
 test's main thread only.
@@ -17,14 +17,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from configsvc.embedded.binary import find_etcd_binary
+from configsvc.embedded.process import LOOPBACK, EtcdProcess, free_port
 from configsvc.errors import EtcdStartError
-from configsvc.etcd_process import (
-    LOOPBACK,
-    EtcdProcess,
-    MemberStatus,
-    find_etcd_binary,
-    free_port,
-)
 
 MEMBERS = 3
 HEARTBEAT_MS = 50
@@ -41,6 +36,55 @@ STATUS_POLL = 0.005
 STATUS_TIMEOUT = 0.25
 """Seconds one status probe may take (a frozen member never answers)."""
 GATEWAY_TIMEOUT = 10.0
+
+
+STATUS_PATH = "/v3/maintenance/status"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """What one etcd member says of itself and its cluster (`Maintenance.Status`)."""
+
+    member_id: int
+    leader: int
+    """The member id of the leader this member follows; 0 while it knows no leader."""
+    raft_term: int
+    revision: int
+
+
+@dataclass
+class ClusterMember(EtcdProcess):
+    """One member of a cluster: every member gets the same `initial_cluster`
+    (`name=peer_url,...` of all members) and `cluster_token`. Spawn them all, then
+    `wait_healthy` on each: a member answers healthy only once a quorum has elected a
+    leader. A member restarted on its data dir rejoins from its write-ahead log (the initial
+    flags are ignored then)."""
+
+    initial_cluster: str = ""
+    cluster_token: str = ""
+
+    def args(self) -> list[str]:
+        args = super().args()
+        args[args.index("--initial-cluster") + 1] = self.initial_cluster
+        return [*args, "--initial-cluster-token", self.cluster_token]
+
+    def status(self, timeout: float) -> MemberStatus | None:
+        """This member's status; None when it does not answer in time (dead, frozen)."""
+        conn = http.client.HTTPConnection(LOOPBACK, self.client_port, timeout=timeout)
+        try:
+            conn.request("POST", STATUS_PATH, body=b"{}")
+            data = json.loads(conn.getresponse().read())
+            header = data["header"]
+            return MemberStatus(
+                member_id=int(header["member_id"]),
+                leader=int(data.get("leader", 0)),
+                raft_term=int(data.get("raftTerm", header.get("raft_term", 0))),
+                revision=int(header.get("revision", 0)),
+            )
+        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+            return None
+        finally:
+            conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +104,7 @@ class EtcdCluster:
         binary = binary or find_etcd_binary()
         token = f"faults-{uuid.uuid4().hex[:12]}"
         self.members = [
-            EtcdProcess(
+            ClusterMember(
                 binary=binary,
                 data_dir=workdir / f"m{i}",
                 name=f"m{i}",
@@ -129,7 +173,7 @@ class EtcdCluster:
                     found[member.name] = status
         return found
 
-    def leader(self, within: float = ELECTION_DEADLINE) -> EtcdProcess:
+    def leader(self, within: float = ELECTION_DEADLINE) -> ClusterMember:
         """The member that the answering members agree leads (waits for agreement)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -144,13 +188,13 @@ class EtcdCluster:
             time.sleep(STATUS_POLL)
         raise AssertionError(f"no agreed leader within {within} s: {self.statuses()}")
 
-    def member_id(self, member: EtcdProcess) -> int:
+    def member_id(self, member: ClusterMember) -> int:
         status = member.status(GATEWAY_TIMEOUT)
         assert status is not None, f"{member.name} does not answer"
         return status.member_id
 
     def wait_new_leader(
-        self, old_leader: int, since: float, survivors: list[EtcdProcess]
+        self, old_leader: int, since: float, survivors: list[ClusterMember]
     ) -> Election:
         """Time until a survivor reports a leader other than `old_leader` (from `since`)."""
         deadline = since + ELECTION_DEADLINE

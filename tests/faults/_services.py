@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from support import ADMIN_TOKEN
 
-from configsvc.etcd_process import free_port, parent_death_hook
+from configsvc.embedded.process import free_port, parent_death_hook
 
 KEEPALIVE = 0.5
 """The services' SSE keep-alive in the fault suite (the SDK counts 2x this as silence)."""

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from configsvc.etcd_process import free_port
+from configsvc.embedded.process import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 if str(EXAMPLES) not in sys.path:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from support import RunningService, start_service
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 from tests.sdk.helpers import KEEPALIVE, ChaosProxy, ServiceProcess
 
 

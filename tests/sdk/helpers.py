@@ -17,7 +17,7 @@ import httpx
 from configsvc_client import ClientOptions
 from support import ADMIN_TOKEN
 
-from configsvc.etcd_process import EtcdProcess, free_port
+from configsvc.embedded.process import EtcdProcess, free_port
 
 KEEPALIVE = 0.1
 """The service's keep-alive in these tests."""

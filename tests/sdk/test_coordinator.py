@@ -14,7 +14,7 @@ from configsvc_client import (
     Document,
     Mode,
     Snapshot,
-    SourceError,
+    SourceErrorInfo,
     SourceState,
     Update,
 )
@@ -24,8 +24,8 @@ from configsvc_client._state import ConfigState
 from configsvc_client._types import ResumePoint
 
 OPTIONS = ClientOptions(start_timeout=0.5, cache_fallback_after=0.4)
-DOWN = Update(SourceState.INTERRUPTED, error=SourceError("unreachable", "test"))
-REFUSED = Update(SourceState.OFF, error=SourceError("unauthorized", permanent=True))
+DOWN = Update(SourceState.INTERRUPTED, error=SourceErrorInfo("unreachable", "test"))
+REFUSED = Update(SourceState.OFF, error=SourceErrorInfo("unauthorized", permanent=True))
 
 
 def snapshot(revision: int, version: int = 1) -> Update:

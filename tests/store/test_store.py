@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from configsvc_schemas.wire import is_valid_name
 
+from configsvc.embedded.process import EtcdProcess
 from configsvc.errors import (
     Conflict,
     NotFound,
@@ -18,7 +19,6 @@ from configsvc.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from configsvc.etcd_process import EtcdProcess
 from configsvc.store.etcd_client import EtcdKV, grpc_target, prefix_end
 from configsvc.store.etcd_store import ANY_REVISION, EtcdConfigStore
 from configsvc.store.keys import KeyLayout

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from support import RunningService, SseEvent, SseReader, start_service
 
-from configsvc.etcd_process import EtcdProcess
+from configsvc.embedded.process import EtcdProcess
 from configsvc.store.replay import Replayer, Snapshot
 
 KEEPALIVE = 0.2

@@ -21,7 +21,7 @@ from configsvc_client._options import ClientOptions
 from configsvc_client._runtime import state_lock
 from configsvc_client._state import ConfigState, Notification
 from configsvc_client._status import ClientStatus, Mode
-from configsvc_client._types import SourceError, SourceState, Synchronizer, Update
+from configsvc_client._types import SourceErrorInfo, SourceState, Synchronizer, Update
 
 log = logging.getLogger("configsvc_client")
 
@@ -52,7 +52,7 @@ class Coordinator:
             "primary": SourceState.INITIALIZING,
             "fallback": SourceState.INITIALIZING,
         }
-        self._errors: dict[Role, SourceError | None] = {"primary": None, "fallback": None}
+        self._errors: dict[Role, SourceErrorInfo | None] = {"primary": None, "fallback": None}
         self._fresh_at: float | None = None
         self._tasks: dict[Role, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -124,7 +124,7 @@ class Coordinator:
         return Mode.CACHED if self._state.complete else Mode.CONNECTING
 
     def _error(self, mode: Mode) -> str | None:
-        error: SourceError | None = None
+        error: SourceErrorInfo | None = None
         if mode is Mode.POLLING:
             error = self._errors["primary"]
         elif mode is not Mode.STREAMING:
@@ -164,7 +164,7 @@ class Coordinator:
                 self._on_update(role, update)
         except Exception as exc:
             log.exception("config source %s failed", source.name)
-            error = SourceError("internal_error", f"{source.name}: {type(exc).__name__}: {exc}")
+            error = SourceErrorInfo("internal_error", f"{source.name}: {type(exc).__name__}: {exc}")
             self._on_update(role, Update(SourceState.OFF, error=error))
         else:
             self._on_update(role, Update(SourceState.OFF))

@@ -128,7 +128,7 @@ class SourceState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class SourceError:
+class SourceErrorInfo:
     """Why a source is not VALID. `code` is short and stable (`"unauthorized"`,
     `"forbidden"`, `"unreachable"`, `"timeout"`, `"http_error"`, `"protocol_error"`,
     `"silent"`, `"invalid_files"`); `message` says more; secrets never appear in either."""
@@ -152,7 +152,7 @@ class Update:
     state: SourceState
     snapshot: Snapshot | None = None
     changes: tuple[Change, ...] = field(default=())
-    error: SourceError | None = None
+    error: SourceErrorInfo | None = None
 
 
 ResumePoint = Callable[[], Revision | None]

@@ -33,7 +33,7 @@ from configsvc_client._types import (
     ResumePoint,
     Revision,
     Snapshot,
-    SourceError,
+    SourceErrorInfo,
     SourceState,
     Update,
 )
@@ -90,7 +90,7 @@ class InMemorySource:
         self._revision: Revision = 0
         self._seq = 0
         self._subscribers: list[_Subscriber] = []
-        self._interrupted: SourceError | None = None
+        self._interrupted: SourceErrorInfo | None = None
 
     @property
     def revision(self) -> Revision:
@@ -143,7 +143,7 @@ class InMemorySource:
     def interrupt(self, code: str = "unreachable", *, permanent: bool = False) -> None:
         """Simulate an outage (`permanent=True`: a refused token, e.g. "unauthorized")."""
         with self._lock:
-            self._interrupted = SourceError(code, permanent=permanent)
+            self._interrupted = SourceErrorInfo(code, permanent=permanent)
             state = SourceState.OFF if permanent else SourceState.INTERRUPTED
             seq = self._publish(Update(state, error=self._interrupted))
         self._wait(seq, DEFAULT_WAIT)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import httpx
 from configsvc_schemas.wire import error_message
 
-from configsvc_client._types import SourceError
+from configsvc_client._types import SourceErrorInfo
 
 MAX_ERROR_BODY = 4096
 """Bytes of an error answer read to find its message."""
@@ -36,17 +36,17 @@ def auth_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def error_from_status(status: int, body: bytes = b"") -> SourceError:
+def error_from_status(status: int, body: bytes = b"") -> SourceErrorInfo:
     """The error an HTTP answer other than 200/304 means; 401 and 403 are permanent."""
     if status == httpx.codes.UNAUTHORIZED:
-        return SourceError("unauthorized", permanent=True)
+        return SourceErrorInfo("unauthorized", permanent=True)
     if status == httpx.codes.FORBIDDEN:
-        return SourceError("forbidden", permanent=True)
+        return SourceErrorInfo("forbidden", permanent=True)
     message = f"HTTP {status}"
     service_message = _service_message(body)
     if service_message:
         message = f"{message}: {service_message}"
-    return SourceError("http_error", message)
+    return SourceErrorInfo("http_error", message)
 
 
 def _service_message(body: bytes) -> str | None:
@@ -56,12 +56,12 @@ def _service_message(body: bytes) -> str | None:
         return None
 
 
-def error_from_exception(exc: Exception, url: str) -> SourceError:
+def error_from_exception(exc: Exception, url: str) -> SourceErrorInfo:
     """The error a failed request means (never permanent)."""
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
-        return SourceError("unreachable", f"{url}: {exc or type(exc).__name__}")
+        return SourceErrorInfo("unreachable", f"{url}: {exc or type(exc).__name__}")
     if isinstance(exc, httpx.TimeoutException):
-        return SourceError("timeout", f"{url}: {type(exc).__name__}")
+        return SourceErrorInfo("timeout", f"{url}: {type(exc).__name__}")
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return SourceError("disconnected", f"{url}: {exc or type(exc).__name__}")
-    return SourceError("http_error", f"{url}: {type(exc).__name__}: {exc}")
+        return SourceErrorInfo("disconnected", f"{url}: {exc or type(exc).__name__}")
+    return SourceErrorInfo("http_error", f"{url}: {type(exc).__name__}: {exc}")

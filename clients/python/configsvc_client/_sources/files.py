@@ -16,7 +16,7 @@ from configsvc_client._types import (
     Document,
     ResumePoint,
     Snapshot,
-    SourceError,
+    SourceErrorInfo,
     SourceState,
     Update,
 )
@@ -72,7 +72,7 @@ class FileSource:
         try:
             found = self._read_all()
         except (OSError, ValueError, yaml.YAMLError) as exc:
-            return Update(SourceState.INTERRUPTED, error=SourceError("invalid_files", str(exc)))
+            return Update(SourceState.INTERRUPTED, error=SourceErrorInfo("invalid_files", str(exc)))
         changed = set(found) != set(self._documents) or any(
             _content(found[key]) != _content(self._documents[key]) for key in found
         )

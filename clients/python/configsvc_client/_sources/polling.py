@@ -20,7 +20,7 @@ from configsvc_client._types import (
     Document,
     ResumePoint,
     Snapshot,
-    SourceError,
+    SourceErrorInfo,
     SourceState,
     Update,
 )
@@ -72,7 +72,7 @@ class PollingSource:
         if since() is not None:
             await self._sleep(self._rng.uniform(0, interval))
         while True:
-            error: SourceError | None = None
+            error: SourceErrorInfo | None = None
             for namespace in self._namespaces:
                 url = self._endpoints.current
                 try:
@@ -92,7 +92,7 @@ class PollingSource:
                 try:
                     snapshot = _snapshot(namespace, response.json())
                 except ValueError as exc:
-                    error = SourceError("protocol_error", f"{url}: {exc}")
+                    error = SourceErrorInfo("protocol_error", f"{url}: {exc}")
                     break
                 yield Update(SourceState.VALID, snapshot=snapshot)
                 etag = response.headers.get("etag")

