@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
+from configsvc.store.migrate import migrate, migrate_when_reachable
 from configsvc.store.replay import Replayer
 from configsvc.store.watcher import FamilyChange, StoreWatcher
 
@@ -95,6 +97,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),
         )
         follow_revocations(watcher, fanout)
+        migration = await start_migration(kv, layout, settings.store_timeout)
         fanout.start()
         watcher.start()
         app.fanout = fanout
@@ -102,6 +105,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             yield
         finally:
             app.fanout = None
+            migration.cancel()
             await fanout.stop()
             await watcher.stop()
             await store.close()
@@ -125,6 +129,18 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     return app
+
+
+async def start_migration(kv: EtcdKV, layout: KeyLayout, wait: float) -> asyncio.Task[None]:
+    """Bring the store to this release's key layout: at once when etcd answers (a store of
+    a newer layout stops the start with `NewerLayout`), else in the background."""
+    try:
+        async with asyncio.timeout(wait):
+            await migrate(kv, layout)
+    except (ApiError, TimeoutError) as exc:
+        log.warning("etcd not reachable for the key layout check (%s); retrying", exc)
+        return asyncio.create_task(migrate_when_reachable(kv, layout))
+    return asyncio.create_task(asyncio.sleep(0))
 
 
 def follow_revocations(watcher: StoreWatcher, fanout: Fanout) -> None:

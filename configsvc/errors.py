@@ -11,7 +11,8 @@
         ├── PreconditionFailed  412 If-Match revision does not match
         ├── PayloadTooLarge     413 body or write over the size limit
         ├── ValidationFailed    422 schema violations, each with its field path
-        └── StoreUnavailable    503 etcd does not answer in time
+        ├── StoreUnavailable    503 etcd does not answer in time (outcome of a write unknown)
+        └── StoreFull           507 etcd is out of space: nothing was written
 
 Messages never hold a secret value: validation details carry a field path and a message,
 never the input.
@@ -91,6 +92,11 @@ class ValidationFailed(ApiError):
 class StoreUnavailable(ApiError):
     status = 503
     code = "store_unavailable"
+
+
+class StoreFull(ApiError):
+    status = 507
+    code = "store_full"
 
 
 def validation_failed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 
@@ -22,8 +23,8 @@ from configsvc.fanout.subscribers import Subscriber, Subscribers
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import MAX_WATCH_STREAMS
-from configsvc.store.keys import DOC_FAMILY, KeyLayout
-from configsvc.store.records import Document
+from configsvc.store.keys import DOC_FAMILY, SPEC_FAMILY, KeyLayout
+from configsvc.store.records import DocumentHead
 from configsvc.store.replay import Replayer
 from configsvc.store.watcher import ChangeFeed, FamilyChange
 
@@ -80,6 +81,9 @@ class Fanout:
         self._maintenance: asyncio.Task[None] | None = None
         self._opening: set[asyncio.Task[None]] = set()
         """Streams catching up in tasks of their own (see `open_stream`)."""
+        self._specs: dict[tuple[str, str, int], tuple[int, bytes]] = {}
+        """Specs written in the revision being dispatched, by (ns, name, version)."""
+        feed.on(SPEC_FAMILY, self._on_spec_change)
         feed.on(DOC_FAMILY, self._on_document_change)
         feed.on_start(self._ring.reset)
         feed.on_gap(self._on_gap)
@@ -178,6 +182,16 @@ class Fanout:
 
     # ---- what the store feed brings ----------------------------------------------------
 
+    def _on_spec_change(self, change: FamilyChange) -> None:
+        """A version's spec: kept until the document key of the same revision arrives (a
+        write puts the spec first, and etcd delivers one revision's changes in order)."""
+        parsed = KeyLayout.split_version_key(change.key)
+        if parsed is None or change.value is None:
+            return
+        if any(revision < change.revision for revision, _ in self._specs.values()):
+            self._specs.clear()  # of earlier revisions, claimed by no document (a restore)
+        self._specs[parsed] = (change.revision, change.value)
+
     def _on_document_change(self, change: FamilyChange) -> None:
         parsed = KeyLayout.split_doc(change.key)
         if parsed is None or not parsed[1]:
@@ -185,9 +199,18 @@ class Fanout:
         ns, name = parsed
         if change.value is None:
             self._publish(self._encoder.delete(ns, name, change.revision))
-        else:
-            document = Document.from_stored(ns, name, change.value, change.revision)
-            self._publish(self._encoder.put(document))
+            return
+        head = DocumentHead.from_stored(ns, name, change.value, change.revision)
+        spec = head.legacy_spec
+        written = self._specs.pop((ns, name, head.version), None)
+        if written is not None and written[0] == change.revision:
+            spec = json.loads(written[1])
+        if spec is None:
+            # The document key changed with no new version (a layout migration rewriting
+            # it): nothing a reader sees has changed.
+            log.debug("%s/%s: document key rewritten at %d", ns, name, change.revision)
+            return
+        self._publish(self._encoder.put(head.document(spec)))
 
     def _on_gap(self) -> None:
         """The feed lost changes: end every stream; clients resume from their last

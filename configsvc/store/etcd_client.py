@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +20,16 @@ import aetcd
 import aetcd.exceptions
 from aetcd import rpc
 
-from configsvc.errors import PayloadTooLarge, StoreUnavailable
+from configsvc.errors import PayloadTooLarge, StoreFull, StoreUnavailable
+
+NO_SPACE_DETAIL = "database space exceeded"
+"""etcd's message when its NOSPACE alarm refuses a write (and any transaction)."""
+COMPACTED_DETAIL = "required revision has been compacted"
+STORE_FULL_MESSAGE = (
+    "etcd is out of space (its NOSPACE alarm): nothing was written. Free space with "
+    "`configsvc reclaim --keep N` (POST /v1/admin/reclaim), or raise etcd's "
+    "--quota-backend-bytes; see docs/operations.md, 'The store is full'"
+)
 
 DELETE_EVENT = "DELETE"
 """aetcd's name of a deletion event."""
@@ -37,6 +46,10 @@ class KeyChange:
     @property
     def deleted(self) -> bool:
         return self.value is None
+
+
+class RevisionGone(StoreUnavailable):
+    """A read pinned at a revision that etcd has compacted away meanwhile: read again."""
 
 
 class WatchCompacted(Exception):
@@ -108,6 +121,8 @@ class EtcdKV:
             connect_wait_timeout=int(max(1, timeout)),
         )
         self._kv_stub: Any = None
+        self.on_full: Callable[[], None] = _nothing
+        """Called whenever etcd refuses a call for space (see `StoreSpace`)."""
 
     async def close(self) -> None:
         self._kv_stub = None
@@ -127,12 +142,21 @@ class EtcdKV:
         except TimeoutError:
             raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
         except rpc.AioRpcError as exc:
-            details = exc.details() or ""
-            if "request is too large" in details:
-                raise PayloadTooLarge("the write is over etcd's request size limit") from None
-            raise StoreUnavailable(f"etcd unavailable: {exc.code().name}") from None
+            raise self._mapped(exc) from None
         except aetcd.exceptions.ClientError as exc:
             raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
+
+    def _mapped(self, exc: Any) -> Exception:
+        """The service's error for a failed etcd call."""
+        details = exc.details() or ""
+        if "request is too large" in details:
+            return PayloadTooLarge("the write is over etcd's request size limit")
+        if NO_SPACE_DETAIL in details:
+            self.on_full()
+            return StoreFull(STORE_FULL_MESSAGE)
+        if COMPACTED_DETAIL in details:
+            return RevisionGone(details)
+        return StoreUnavailable(f"etcd unavailable: {exc.code().name}")
 
     async def range(
         self,
@@ -142,9 +166,22 @@ class EtcdKV:
         limit: int = 0,
         descending: bool = False,
         keys_only: bool = False,
+        revision: int = 0,
+        min_mod_revision: int = 0,
     ) -> Any:
-        """A linearizable range read; returns etcd's RangeResponse (header, kvs)."""
-        request = rpc.RangeRequest(key=key, limit=limit, keys_only=keys_only)
+        """A linearizable range read; returns etcd's RangeResponse (header, kvs).
+
+        `revision` > 0 reads the store as it was at that revision (`RevisionGone` once it is
+        compacted); `min_mod_revision` keeps only keys changed since then. Plain range reads
+        work while etcd is over its space quota, when it refuses every transaction.
+        """
+        request = rpc.RangeRequest(
+            key=key,
+            limit=limit,
+            keys_only=keys_only,
+            revision=revision,
+            min_mod_revision=min_mod_revision,
+        )
         if range_end is not None:
             request.range_end = range_end
         if descending:
@@ -205,6 +242,10 @@ class EtcdKV:
             raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
 
 
+def _nothing() -> None:
+    """The default of callbacks that nobody has set."""
+
+
 def prefix_end(prefix: bytes) -> bytes:
     """The end of the key range that holds every key starting with `prefix`."""
     end = bytearray(prefix)
@@ -226,11 +267,22 @@ def delete_op(key: bytes, range_end: bytes | None = None) -> Any:
     return rpc.RequestOp(request_delete_range=request)
 
 
-def range_op(key: bytes, range_end: bytes | None = None, *, min_mod_revision: int = 0) -> Any:
-    """A range read inside a transaction; `min_mod_revision` keeps keys changed since then."""
+def range_op(
+    key: bytes,
+    range_end: bytes | None = None,
+    *,
+    min_mod_revision: int = 0,
+    last: bool = False,
+) -> Any:
+    """A range read inside a transaction; `min_mod_revision` keeps keys changed since then;
+    `last` keeps only the greatest key of the range."""
     request = rpc.RangeRequest(key=key, min_mod_revision=min_mod_revision)
     if range_end is not None:
         request.range_end = range_end
+    if last:
+        request.limit = 1
+        request.sort_order = rpc.RangeRequest.DESCEND
+        request.sort_target = rpc.RangeRequest.KEY
     return rpc.RequestOp(request_range=request)
 
 

@@ -34,9 +34,11 @@ from configsvc.store.etcd_client import (
     range_op,
 )
 from configsvc.store.keys import KeyLayout
+from configsvc.store.reads import DocumentReads, MissingSpec
 from configsvc.store.records import (
     Action,
     Document,
+    DocumentHead,
     HistoryRecord,
     Listing,
     NewContent,
@@ -75,6 +77,7 @@ class EtcdConfigStore:
         self.kv = kv
         self.layout = layout or KeyLayout()
         self.history_limit = history_limit
+        self.reads = DocumentReads(kv, self.layout)
 
     async def close(self) -> None:
         await self.kv.close()
@@ -86,25 +89,13 @@ class EtcdConfigStore:
     # ---- reads -------------------------------------------------------------------------
 
     async def get(self, ns: str, name: str) -> Document | None:
-        response = await self.kv.range(self.layout.doc(ns, name))
-        if not response.kvs:
-            return None
-        kv = response.kvs[0]
-        return Document.from_stored(ns, name, kv.value, kv.mod_revision)
+        return await self.reads.document(ns, name)
 
     async def list_namespace(self, ns: str) -> Listing:
         """The namespace's documents and its ETag revision, read at one revision."""
-        prefix = self.layout.namespace(ns)
-        response = await self.kv.range(prefix, prefix_end(prefix))
-        items: list[Document] = []
-        etag_revision = 0
-        for kv in response.kvs:
-            name = kv.key[len(prefix) :].decode()
-            if name:
-                items.append(Document.from_stored(ns, name, kv.value, kv.mod_revision))
-            else:
-                etag_revision = kv.mod_revision
-        return Listing(ns, response.header.revision, etag_revision, items)
+        revision, found = await self.reads.namespaces([ns])
+        etag_revision, documents = found[ns]
+        return Listing(ns, revision, etag_revision, documents)
 
     async def namespace_etag_revision(self, ns: str) -> int:
         """The namespace marker's revision (0 for a namespace never written)."""
@@ -132,38 +123,64 @@ class EtcdConfigStore:
 
     async def version(self, ns: str, name: str, version: int) -> HistoryRecord | None:
         """The history record of `version`, with its spec; None if unknown or trimmed."""
-        meta_key = self.layout.history(ns, name, version)
-        spec_key = self.layout.history_spec(ns, name, version)
-        response = await self.kv.txn([], [range_op(meta_key), range_op(spec_key)])
-        meta = response.responses[0].response_range.kvs
-        if not meta:
+        meta = await self.kv.range(self.layout.history(ns, name, version))
+        if not meta.kvs:
             return None
-        record = HistoryRecord.from_stored(ns, name, meta[0].value, meta[0].mod_revision)
-        spec_kvs = response.responses[1].response_range.kvs
-        return dataclasses.replace(record, spec=json.loads(spec_kvs[0].value) if spec_kvs else None)
+        kv = meta.kvs[0]
+        record = HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision)
+        spec_key = self.layout.history_spec(ns, name, version)
+        spec = await self.kv.range(spec_key, revision=meta.header.revision)
+        return dataclasses.replace(
+            record, spec=json.loads(spec.kvs[0].value) if spec.kvs else None
+        )
 
     # ---- writes ------------------------------------------------------------------------
 
     async def _read_current(self, ns: str, name: str) -> _Current:
         doc_key = self.layout.doc(ns, name)
         version_key = self.layout.version(ns, name)
-        response = await self.kv.txn([], [range_op(doc_key), range_op(version_key)])
+        specs = self.layout.history_spec_prefix(ns, name)
+        response = await self.kv.txn(
+            [],
+            [
+                range_op(doc_key),
+                range_op(version_key),
+                range_op(specs, prefix_end(specs), last=True),
+            ],
+        )
         doc_kvs = response.responses[0].response_range.kvs
         version_kvs = response.responses[1].response_range.kvs
-        document = (
-            Document.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
-            if doc_kvs
-            else None
-        )
+        spec_kvs = response.responses[2].response_range.kvs
+        document = None
+        if doc_kvs:
+            head = DocumentHead.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
+            spec = head.legacy_spec
+            if spec is None:
+                if not spec_kvs:
+                    raise MissingSpec(f"{ns}/{name} version {head.version} has no spec")
+                spec = json.loads(spec_kvs[0].value)
+            document = head.document(spec)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
         return _Current(document, last_version, guard)
 
-    def _history_ops(self, record: HistoryRecord) -> list[Any]:
+    def _version_ops(
+        self, record: HistoryRecord, spec: bytes | None, document_op: Any
+    ) -> list[Any]:
+        """The operations that write a new version: its spec (first: followers of the store
+        watch see it before the document key of the same revision), its history record, the
+        document key (`document_op`), the version counter and the namespace marker, then the
+        trimming of versions past the history limit."""
         ns, name, version = record.namespace, record.name, record.version
-        ops = [put_op(self.layout.history(ns, name, version), record.stored_value())]
-        if record.spec is not None:
-            ops.append(put_op(self.layout.history_spec(ns, name, version), dumps(record.spec)))
+        ops = []
+        if spec is not None:
+            ops.append(put_op(self.layout.history_spec(ns, name, version), spec))
+        ops += [
+            put_op(self.layout.history(ns, name, version), record.stored_value()),
+            document_op,
+            put_op(self.layout.version(ns, name), str(version).encode()),
+            put_op(self.layout.namespace(ns), b""),
+        ]
         oldest_kept = version - self.history_limit + 1
         if oldest_kept > 1:
             for key_of in (self.layout.history, self.layout.history_spec):
@@ -234,6 +251,7 @@ class EtcdConfigStore:
             )
             if dry_run:
                 return WriteResult(new, created=document is None, changed=True)
+            spec = dumps(content.spec)
             record = HistoryRecord(
                 namespace=ns,
                 name=name,
@@ -245,13 +263,10 @@ class EtcdConfigStore:
                 message=content.message,
                 kind=content.kind,
                 spec=content.spec,
+                spec_bytes=len(spec),
             )
-            ops = [
-                put_op(self.layout.doc(ns, name), new.stored_value()),
-                put_op(self.layout.version(ns, name), str(new.version).encode()),
-                put_op(self.layout.namespace(ns), b""),
-                *self._history_ops(record),
-            ]
+            document_op = put_op(self.layout.doc(ns, name), new.stored_value())
+            ops = self._version_ops(record, spec, document_op)
             revision = await self._commit(ns, name, current, ops)
             if revision is not None:
                 stored = dataclasses.replace(new, revision=revision)
@@ -285,13 +300,9 @@ class EtcdConfigStore:
                 message=None,
                 kind=document.kind,
                 spec=None,
+                spec_bytes=0,
             )
-            ops = [
-                delete_op(self.layout.doc(ns, name)),
-                put_op(self.layout.version(ns, name), str(record.version).encode()),
-                put_op(self.layout.namespace(ns), b""),
-                *self._history_ops(record),
-            ]
+            ops = self._version_ops(record, None, delete_op(self.layout.doc(ns, name)))
             revision = await self._commit(ns, name, current, ops)
             if revision is not None:
                 return dataclasses.replace(record, revision=revision)

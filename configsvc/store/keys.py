@@ -4,15 +4,18 @@
                                   namespace, so its mod_revision is the namespace's ETag; it
                                   sorts first in the namespace's range, so one range read gives
                                   the documents and the ETag at one revision
-    {prefix}doc/{ns}/{name}       the current document (absent once deleted)
+    {prefix}doc/{ns}/{name}       the current document's metadata (absent once deleted); its
+                                  spec is the one under `hspec/` of its version
     {prefix}ver/{ns}/{name}       the last version ever given to the document; survives delete,
                                   so versions never repeat; every write changes it, which makes
                                   its mod_revision the compare-and-set guard of the document
     {prefix}hist/{ns}/{name}/{v}  one history record per version (metadata), zero-padded so
                                   keys sort by version; records outlive etcd compaction
-    {prefix}hspec/{ns}/{name}/{v} the spec of that version (puts and rollbacks), apart from
-                                  the metadata so that listing history never reads specs
+    {prefix}hspec/{ns}/{name}/{v} the spec of that version (puts and rollbacks), stored once:
+                                  apart from the metadata so that listing history never reads
+                                  specs, and the only copy of the current version's spec
     {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
+    {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
 
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
 """
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 VERSION_DIGITS = 12
 
 DOC_FAMILY = "doc"
+SPEC_FAMILY = "hspec"
 TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
 
@@ -65,8 +69,24 @@ class KeyLayout:
         head, _, version = key.decode().rpartition("/")
         return head.rpartition("/")[2], int(version)
 
+    def history_spec_prefix(self, ns: str, name: str) -> bytes:
+        return f"{self.prefix}{SPEC_FAMILY}/{ns}/{name}/".encode()
+
+    @staticmethod
+    def split_version_key(rest: str) -> tuple[str, str, int] | None:
+        """`(namespace, name, version)` of a history or spec key without its family prefix."""
+        ns, _, tail = rest.partition("/")
+        name, _, version = tail.partition("/")
+        if not name or not version.isdigit():
+            return None
+        return ns, name, int(version)
+
     def history_spec(self, ns: str, name: str, version: int) -> bytes:
         return f"{self.prefix}hspec/{ns}/{name}/{version:0{VERSION_DIGITS}d}".encode()
+
+    def layout_marker(self) -> bytes:
+        """The key layout version the data under this prefix is in (see `migrate`)."""
+        return f"{self.prefix}meta/layout".encode()
 
     def token(self, name: str) -> bytes:
         return f"{self.prefix}tok/{name}".encode()

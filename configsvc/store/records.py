@@ -26,6 +26,55 @@ class Action(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentHead:
+    """A document key as read: the metadata of the current version.
+
+    The spec of each version is stored once, under its history spec key
+    (`KeyLayout.history_spec`); the document key holds only metadata. Keys written by
+    releases before that layout also hold the spec (`legacy_spec`).
+    """
+
+    namespace: str
+    name: str
+    kind: str
+    version: int
+    revision: int
+    updated_at: str
+    updated_by: str
+    message: str | None
+    legacy_spec: dict[str, Any] | None = None
+
+    @classmethod
+    def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> DocumentHead:
+        data = json.loads(value)
+        return cls(
+            namespace=ns,
+            name=name,
+            kind=data["kind"],
+            version=data["version"],
+            revision=revision,
+            updated_at=data["updated_at"],
+            updated_by=data["updated_by"],
+            message=data.get("message"),
+            legacy_spec=data.get("spec"),
+        )
+
+    def document(self, spec: dict[str, Any]) -> Document:
+        """The whole document, with `spec` (the spec of this version)."""
+        return Document(
+            namespace=self.namespace,
+            name=self.name,
+            kind=self.kind,
+            spec=spec,
+            version=self.version,
+            revision=self.revision,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
+            message=self.message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """A config document as stored, with the metadata the service adds."""
 
@@ -40,31 +89,16 @@ class Document:
     message: str | None = None
 
     def stored_value(self) -> bytes:
-        """The etcd value of the document key (the revision is the key's mod_revision)."""
+        """The etcd value of the document key: its metadata only (the revision is the key's
+        mod_revision; the spec is stored once, under the version's history spec key)."""
         return dumps(
             {
                 "kind": self.kind,
-                "spec": self.spec,
                 "version": self.version,
                 "updated_at": self.updated_at,
                 "updated_by": self.updated_by,
                 "message": self.message,
             }
-        )
-
-    @classmethod
-    def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> Document:
-        data = json.loads(value)
-        return cls(
-            namespace=ns,
-            name=name,
-            kind=data["kind"],
-            spec=data["spec"],
-            version=data["version"],
-            revision=revision,
-            updated_at=data["updated_at"],
-            updated_by=data["updated_by"],
-            message=data.get("message"),
         )
 
     def to_json(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,6 +133,9 @@ class HistoryRecord:
     message: str | None
     kind: str | None
     spec: dict[str, Any] | None
+    spec_bytes: int | None = None
+    """Size of the version's stored spec (0 for a delete; None in records of releases that
+    did not count it)."""
 
     def stored_value(self) -> bytes:
         return dumps(
@@ -109,6 +146,7 @@ class HistoryRecord:
                 "updated_by": self.updated_by,
                 "message": self.message,
                 "kind": self.kind,
+                "bytes": self.spec_bytes,
             }
         )
 
@@ -127,6 +165,7 @@ class HistoryRecord:
             message=data.get("message"),
             kind=data.get("kind"),
             spec=None,
+            spec_bytes=data.get("bytes"),
         )
 
     def summary(self) -> dict[str, Any]:

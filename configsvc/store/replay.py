@@ -2,17 +2,19 @@
 
 Changes are replayed from the history records, not from etcd's MVCC log, so a resume point
 stays replayable across etcd compaction for as long as the history limit keeps its records.
-Each read is one etcd transaction, so it sees the store at one revision.
+Each read sees the store at one revision (range reads pinned at the first one's revision).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from configsvc.store.etcd_client import EtcdKV, prefix_end, range_op
+from configsvc.store.etcd_client import EtcdKV, RevisionGone, prefix_end
 from configsvc.store.keys import KeyLayout
+from configsvc.store.reads import PINNED_READ_ATTEMPTS, DocumentReads
 from configsvc.store.records import Action, Document, HistoryRecord
 
 
@@ -33,27 +35,21 @@ class Snapshot:
 
 
 class Replayer:
-    """Snapshots and change replays of namespaces, for watch streams that (re)start."""
+    """Snapshots and change replays of namespaces, for watch streams that (re)start.
+
+    Only plain range reads, pinned at one revision: they work while etcd is over its space
+    quota, when it refuses every transaction.
+    """
 
     def __init__(self, kv: EtcdKV, layout: KeyLayout) -> None:
         self.kv = kv
         self.layout = layout
+        self.reads = DocumentReads(kv, layout)
 
     async def snapshot(self, namespaces: Sequence[str]) -> Snapshot:
         """Every document of `namespaces` at the store's current revision."""
-        ops = []
-        for ns in namespaces:
-            prefix = self.layout.namespace(ns)
-            ops.append(range_op(prefix, prefix_end(prefix)))
-        response = await self.kv.txn([], ops)
-        documents: list[Document] = []
-        for ns, op_response in zip(namespaces, response.responses, strict=True):
-            prefix_length = len(self.layout.namespace(ns))
-            for kv in op_response.response_range.kvs:
-                name = kv.key[prefix_length:].decode()
-                if name:  # the namespace marker has an empty name
-                    documents.append(Document.from_stored(ns, name, kv.value, kv.mod_revision))
-        return Snapshot(response.header.revision, documents)
+        revision, found = await self.reads.namespaces(namespaces)
+        return Snapshot(revision, [doc for ns in namespaces for doc in found[ns][1]])
 
     async def changes_since(
         self, namespaces: Sequence[str], since: int
@@ -63,23 +59,34 @@ class Replayer:
         None when the history no longer holds all of them (trimmed by the history limit);
         the caller then sends a snapshot instead.
         """
-        ops = []
-        for ns in namespaces:
-            for root in (self.layout.history_root(ns), self.layout.history_spec_root(ns)):
-                ops.append(range_op(root, prefix_end(root), min_mod_revision=since + 1))
-        response = await self.kv.txn([], ops)
-        revision: int = response.header.revision
+        for attempt in range(PINNED_READ_ATTEMPTS):
+            try:
+                return await self._changes_since(namespaces, since)
+            except RevisionGone:
+                if attempt == PINNED_READ_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _changes_since(
+        self, namespaces: Sequence[str], since: int
+    ) -> tuple[int, list[Change]] | None:
+        revision = 0
         records: list[HistoryRecord] = []
         specs: dict[tuple[str, str, int], bytes] = {}
-        for index, ns in enumerate(namespaces):
-            meta = response.responses[2 * index].response_range.kvs
-            spec = response.responses[2 * index + 1].response_range.kvs
-            for kv in meta:
-                name, version = self.layout.parse_history(ns, kv.key)
-                records.append(HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision))
-            for kv in spec:
-                name, version = self.layout.parse_history(ns, kv.key)
-                specs[(ns, name, version)] = kv.value
+        for ns in namespaces:
+            for root in (self.layout.history_root(ns), self.layout.history_spec_root(ns)):
+                response = await self.kv.range(
+                    root, prefix_end(root), min_mod_revision=since + 1, revision=revision
+                )
+                revision = revision or response.header.revision
+                for kv in response.kvs:
+                    name, version = self.layout.parse_history(ns, kv.key)
+                    if root == self.layout.history_root(ns):
+                        records.append(
+                            HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision)
+                        )
+                    else:
+                        specs[(ns, name, version)] = kv.value
         if not await self._complete(records, revision):
             return None
         changes = []
@@ -114,8 +121,10 @@ class Replayer:
             key = (record.namespace, record.name)
             first[key] = min(first.get(key, record.version), record.version)
         wanted = [(ns, name, v - 1) for (ns, name), v in first.items() if v > 1]
-        if not wanted:
-            return True
-        ops = [range_op(self.layout.history(ns, name, v)) for ns, name, v in wanted]
-        response = await self.kv.txn([], ops)
-        return all(op.response_range.kvs for op in response.responses)
+        found = await asyncio.gather(
+            *(
+                self.kv.range(self.layout.history(ns, name, v), keys_only=True, revision=revision)
+                for ns, name, v in wanted
+            )
+        )
+        return all(response.kvs for response in found)

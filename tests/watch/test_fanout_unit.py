@@ -23,6 +23,7 @@ class ScriptedFeed:
 
     def __init__(self) -> None:
         self.head = 0
+        self.versions: dict[tuple[str, str], int] = {}
         self._ready = asyncio.Event()
         self._handlers: dict[str, list[ChangeHandler]] = {}
         self._start: list[StartHandler] = []
@@ -46,15 +47,22 @@ class ScriptedFeed:
             handler(revision)
         self._ready.set()
 
-    def change(self, family: str, key: str, value: bytes | None) -> int:
+    def commit(self, *changes: tuple[str, str, bytes | None]) -> int:
+        """One transaction: its (family, key, value) changes at one new revision, in order."""
         revision = self.head + 1
-        for handler in self._handlers.get(family, []):
-            handler(FamilyChange(family, key, value, revision))
+        for family, key, value in changes:
+            for handler in self._handlers.get(family, []):
+                handler(FamilyChange(family, key, value, revision))
         self.head = revision
         return revision
 
     def put(self, ns: str, name: str, rps: float = 1, key: str | None = None) -> int:
-        return self.change("doc", f"{ns}/{name}", stored(rps, key))
+        """A write as the store makes it: the version's spec, then the document's metadata."""
+        self.versions[(ns, name)] = version = self.versions.get((ns, name), 0) + 1
+        meta, spec = stored(rps, key, version)
+        return self.commit(
+            ("hspec", f"{ns}/{name}/{version:012d}", spec), ("doc", f"{ns}/{name}", meta)
+        )
 
     def gap(self) -> None:
         self._ready.clear()
@@ -62,16 +70,16 @@ class ScriptedFeed:
             handler()
 
 
-def stored(rps: float, key: str | None = None) -> bytes:
+def stored(rps: float, key: str | None = None, version: int = 1) -> tuple[bytes, bytes]:
+    """A document key's value (metadata) and its version's spec key's value."""
     if key is not None:
         kind = "ModelEndpoints"
         endpoint = {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key": key}
         spec: dict[str, Any] = {"default": "a", "endpoints": {"a": endpoint}}
     else:
         kind, spec = "RateLimits", {"limits": {"chat": {"requests_per_second": rps}}}
-    return json.dumps(
-        {"kind": kind, "spec": spec, "version": 1, "updated_at": "t", "updated_by": "u"}
-    ).encode()
+    meta = {"kind": kind, "version": version, "updated_at": "t", "updated_by": "u"}
+    return json.dumps(meta).encode(), json.dumps(spec).encode()
 
 
 class ScriptedReplayer:
@@ -277,3 +285,24 @@ async def test_no_watch_yet_refuses_a_stream_after_the_ready_timeout(
     with pytest.raises(StoreUnavailable):
         await fanout.subscribe(subscriber("prod"), None)
     assert fanout.subscriber_count == 0
+
+
+async def test_a_document_joins_the_spec_written_in_its_revision(
+    feed: ScriptedFeed, replayer: ScriptedReplayer
+) -> None:
+    fanout = make_fanout(feed, replayer)
+    feed.start(1)
+    sub = subscriber("prod")
+    await fanout.subscribe(sub, 1)
+    feed.put("prod", "a", 7)
+    meta, _spec = stored(8, version=2)
+    rewritten = feed.commit(("doc", "prod/a", meta))  # metadata rewritten, no new spec
+    legacy = json.dumps({**json.loads(meta), "version": 3, "spec": {"limits": {}}}).encode()
+    old_layout = feed.commit(("doc", "prod/a", legacy))  # a key written by release 0.1
+    events = recorder(sub).events
+    assert [data["spec"] for _k, _r, data in events] == [
+        {"limits": {"chat": {"requests_per_second": 7}}},
+        {"limits": {}},
+    ]
+    assert rewritten not in recorder(sub).revisions()
+    assert recorder(sub).revisions()[-1] == old_layout
