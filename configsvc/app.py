@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import configs, health, schemas, tokens, whoami
+from configsvc.api import admin, configs, health, schemas, tokens, whoami
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
@@ -29,6 +29,8 @@ from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
 from configsvc.store.migrate import migrate, migrate_when_reachable
 from configsvc.store.replay import Replayer
+from configsvc.store.space import SpaceOptions, StoreSpace
+from configsvc.store.trimming import BoundsOptions, HistoryBounds
 from configsvc.store.watcher import FamilyChange, StoreWatcher
 
 log = logging.getLogger("configsvc")
@@ -81,12 +83,30 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         layout = KeyLayout(settings.key_prefix)
         store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
         registry = KindRegistry()
+        space = StoreSpace(
+            kv,
+            metrics,
+            SpaceOptions(
+                quota_bytes=settings.etcd_quota_bytes,
+                defragment_ratio=DEFRAGMENT_RATIO if settings.etcd_auto_defragment else None,
+            ),
+        )
+        bounds = HistoryBounds(
+            kv,
+            layout,
+            metrics,
+            BoundsOptions(
+                bytes_per_document=settings.history_bytes_per_document,
+                bytes_total=settings.history_bytes,
+            ),
+        )
         app.state.services = Services(
             settings=settings,
             store=store,
             registry=registry,
             auth=Authenticator(store, admin_token),
             metrics=metrics,
+            space=space,
         )
         watcher = StoreWatcher(kv, layout)
         fanout = Fanout(
@@ -100,12 +120,16 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         migration = await start_migration(kv, layout, settings.store_timeout)
         fanout.start()
         watcher.start()
+        space.start()
+        bounds.start()
         app.fanout = fanout
         try:
             yield
         finally:
             app.fanout = None
             migration.cancel()
+            await space.stop()
+            await bounds.stop()
             await fanout.stop()
             await watcher.stop()
             await store.close()
@@ -124,6 +148,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.include_router(schemas.router)
     app.include_router(tokens.router)
     app.include_router(whoami.router)
+    app.include_router(admin.router)
     _document_watch_route(app)
     _declare_bearer_auth(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -178,6 +203,8 @@ def _document_watch_route(app: ConfigsvcApp) -> None:
         return WatchResponse()
 
 
+DEFRAGMENT_RATIO = 0.5
+"""Free share of an owned etcd's database past which it is defragmented."""
 BEARER_SCHEME = "bearer"
 PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
 

@@ -44,6 +44,27 @@ class Metrics:
             "(another server or protocol, a pipelined request)",
             registry=self.registry,
         )
+        self.store_db_bytes = Gauge(
+            "configsvc_store_db_bytes",
+            "Size of etcd's database file, as the answering member reports it",
+            registry=self.registry,
+        )
+        self.store_quota_bytes = Gauge(
+            "configsvc_store_quota_bytes",
+            "etcd's space quota (--quota-backend-bytes), when known",
+            registry=self.registry,
+        )
+        self.store_full = Gauge(
+            "configsvc_store_full",
+            "1 while etcd refuses writes for space (NOSPACE), else 0",
+            registry=self.registry,
+        )
+        self.history_trimmed = Counter(
+            "configsvc_history_trimmed_versions",
+            "Versions removed from history by the byte bounds or a reclaim",
+            ["reason"],
+            registry=self.registry,
+        )
         self.events_sent = Counter(
             "configsvc_watch_events_sent",
             "Watch events written to subscribers (one per subscriber per event)",

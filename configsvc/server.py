@@ -28,7 +28,7 @@ from configsvc_schemas.wire import ADMIN_TOKEN_FILE
 from configsvc.embedded.supervisor import EmbeddedEtcd
 from configsvc.errors import ConfigsvcError
 from configsvc.rlimits import raise_open_files_limit
-from configsvc.settings import MAX_WATCH_STREAMS, ServiceSettings
+from configsvc.settings import DEFAULT_ETCD_QUOTA_BYTES, MAX_WATCH_STREAMS, ServiceSettings
 
 ADMIN_TOKEN_ENV = "CONFIGSVC_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
 ADMIN_TOKEN_PREFIX = "csa_"  # noqa: S105 - marks generated admin tokens
@@ -140,9 +140,16 @@ def _run(settings: ServiceSettings) -> None:
         endpoints = settings.etcd_endpoints()
         preload = _preload_app_modules()
         if not endpoints:
-            etcd = stack.enter_context(EmbeddedEtcd(settings.data_dir, settings.etcd_binary))
+            quota = settings.etcd_quota_bytes or DEFAULT_ETCD_QUOTA_BYTES
+            etcd = stack.enter_context(
+                EmbeddedEtcd(settings.data_dir, settings.etcd_binary, quota_bytes=quota)
+            )
             _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
             endpoints = [etcd.client_url]
+            # we own this member: its quota is known, and it is defragmented when needed
+            settings = settings.model_copy(
+                update={"etcd_quota_bytes": quota, "etcd_auto_defragment": True}
+            )
         preload.join()
         _serve_http(settings, endpoints)
 

@@ -15,6 +15,12 @@ DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
 DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 512 * 1024
+DEFAULT_ETCD_QUOTA_BYTES = 2 * 1024**3
+"""The embedded etcd's space quota (etcd's own default, set explicitly so it is known)."""
+DEFAULT_HISTORY_BYTES = 256 * 1024 * 1024
+"""Spec bytes that history may hold in all, past the current versions."""
+DEFAULT_HISTORY_BYTES_PER_DOCUMENT = 32 * 1024 * 1024
+"""Spec bytes one document's history may hold, past its current version."""
 MAX_WATCH_STREAMS = 20_000
 """Open watch streams per instance; past it, new ones get 503."""
 
@@ -34,6 +40,27 @@ class ServiceSettings(BaseSettings):
     admin_token: str | None = Field(default=None, repr=False)
     keepalive: float = Field(default=DEFAULT_KEEPALIVE_SECONDS, gt=0)
     history_limit: int = Field(default=DEFAULT_HISTORY_LIMIT, ge=1)
+    history_bytes: int = Field(
+        default=DEFAULT_HISTORY_BYTES,
+        ge=0,
+        description="spec bytes of past versions kept in all; the oldest are trimmed first",
+    )
+    history_bytes_per_document: int = Field(
+        default=DEFAULT_HISTORY_BYTES_PER_DOCUMENT,
+        ge=0,
+        description="spec bytes of past versions kept per document",
+    )
+    etcd_quota_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="etcd's --quota-backend-bytes: set on the embedded etcd (default 2 GiB), "
+        "told to the service for an external one (for /metrics and the 80% warning)",
+    )
+    etcd_auto_defragment: bool = Field(
+        default=False,
+        description="defragment etcd when free pages pass half its database (set for the "
+        "embedded default; an external cluster's operator decides)",
+    )
     store_timeout: float = Field(
         default=DEFAULT_STORE_TIMEOUT_SECONDS,
         gt=0,

@@ -8,7 +8,7 @@ from configsvc_schemas.wire import API_PREFIX
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from configsvc.api.deps import Caller, Services, ServicesDep
+from configsvc.api.deps import Caller, Services, ServicesDep, origin_of
 from configsvc.api.http import (
     check_name,
     check_request,
@@ -191,6 +191,7 @@ async def put_config(
             name,
             build,
             author=caller.name,
+            origin=origin_of(request),
             if_match=expected_revision,
             create_only=if_none_match is not None,
             dry_run=dry_run,
@@ -211,6 +212,7 @@ async def put_config(
 async def delete_config(
     ns: str,
     name: str,
+    request: Request,
     services: ServicesDep,
     caller: Caller,
     if_match: Annotated[str | None, Header()] = None,
@@ -219,7 +221,11 @@ async def delete_config(
     caller.require(Role.WRITER, ns)
     with services.metrics.store_seconds.labels("delete").time():
         record = await services.store.delete(
-            ns, name, author=caller.name, if_match=parse_if_match(if_match)
+            ns,
+            name,
+            author=caller.name,
+            if_match=parse_if_match(if_match),
+            origin=origin_of(request),
         )
     return json_response({"namespace": ns, "name": name, "deleted": True, **record.summary()})
 
@@ -308,6 +314,7 @@ async def rollback(
             lambda _current: NewContent(kind.name, spec, message),
             author=caller.name,
             action=Action.ROLLBACK,
+            origin=origin_of(request),
         )
     return json_response(
         {**document_json(services, caller, result.document), "rolled_back_to": body.to_version},

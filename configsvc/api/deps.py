@@ -13,6 +13,7 @@ from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.space import StoreSpace
 
 log = logging.getLogger("configsvc")
 
@@ -26,6 +27,7 @@ class Services:
     registry: KindRegistry
     auth: Authenticator
     metrics: Metrics
+    space: StoreSpace
     _warned: set[str] = field(default_factory=set)
 
     def warn_once(self, key: str, message: str) -> None:
@@ -49,6 +51,11 @@ async def get_services(request: Request) -> Services:
 async def get_caller(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <token>`; 401 if missing or not valid."""
     return await services_of(request).auth.authenticate(request.headers.get("authorization"))
+
+
+def origin_of(request: Request) -> str | None:
+    """Where a request came from, as the service saw it (for the audit log)."""
+    return request.client.host if request.client else None
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -29,6 +29,9 @@ async def readyz(services: ServicesDep) -> Response:
         revision = await services.store.revision()
     except ApiError as exc:
         return json_response({"status": "unavailable", "reason": exc.message}, status=503)
+    if services.space.full:
+        # Reads and streams still work: a balancer must not take every instance out.
+        return json_response({"status": "store_full", "revision": revision})
     return json_response({"status": "ready", "revision": revision})
 
 

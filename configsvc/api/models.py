@@ -192,6 +192,29 @@ class WhoamiOut(_Answer):
     secrets: bool
 
 
+class ReclaimOut(_Answer):
+    freed_bytes: int = Field(description="how much smaller etcd's database file got")
+    db_bytes: int
+    versions_removed: int
+    documents: dict[str, int] = Field(description="ns/name -> the first version kept")
+
+
+class AuditItemOut(_Answer):
+    at: str
+    by: str
+    origin: str | None
+    action: str = Field(description="put, delete, rollback, token.create, token.revoke, …")
+    target: str
+    namespace: str | None
+    version: int | None
+    message: str | None
+    details: dict[str, Any]
+
+
+class AuditOut(_Answer):
+    items: list[AuditItemOut]
+
+
 class HealthOut(_Answer):
     status: str
 

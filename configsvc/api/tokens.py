@@ -6,7 +6,7 @@ from configsvc_schemas.wire import TOKENS_PATH
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configsvc.api.deps import Caller, ServicesDep
+from configsvc.api.deps import Caller, ServicesDep, origin_of
 from configsvc.api.http import (
     check_name,
     check_request,
@@ -67,7 +67,7 @@ async def create_token(request: Request, services: ServicesDep, caller: Caller) 
         created_at=utc_now(),
         created_by=caller.name,
     )
-    await services.store.create_token(record)
+    await services.store.create_token(record, origin=origin_of(request))
     return json_response({**record.public(), "token": token}, status=201)
 
 
@@ -84,8 +84,10 @@ async def list_tokens(services: ServicesDep, caller: Caller) -> Response:
     response_model=RevokedOut,
     responses=errors(404),
 )
-async def revoke_token(name: str, services: ServicesDep, caller: Caller) -> Response:
+async def revoke_token(
+    name: str, request: Request, services: ServicesDep, caller: Caller
+) -> Response:
     caller.require(Role.ADMIN)
     check_name(name, "name")
-    await services.store.delete_token(name)
+    await services.store.delete_token(name, by=caller.name, origin=origin_of(request))
     return json_response({"name": name, "revoked": True})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl
@@ -25,6 +26,8 @@ from configsvc.asgi_types import Message, Receive, Scope, Send
 from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
+
+log = logging.getLogger("configsvc.watch")
 
 MAX_WATCH_NAMESPACES = 64
 """Namespaces one stream may watch: a catch-up reads two key ranges per namespace in one etcd
@@ -189,8 +192,9 @@ async def handle_watch(
     try:
         await fanout.subscribe(subscriber, request.since)
         await subscriber.done
-    except ApiError:
-        pass  # the store failed during catch-up: end the stream; the client resumes
+    except ApiError as error:  # the store failed during catch-up: end; the client resumes
+        log.warning("a watch stream ended during its catch-up: %s", error.message)
+        subscriber.say(f"stream ended: {error.message}; resume with Last-Event-ID")
     finally:
         fanout.unsubscribe(subscriber)
         if isinstance(writer, SendWriter):

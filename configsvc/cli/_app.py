@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from configsvc.cli import _cmd_tokens
+from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
@@ -48,6 +49,8 @@ def build_app() -> typer.Typer:
     app.command()(watch)
     app.command()(schemas)
     app.add_typer(_cmd_tokens.app, name="tokens")
+    app.command()(reclaim)
+    app.command()(audit)
     return app
 
 

@@ -43,6 +43,7 @@ from configsvc.embedded.process import (
 )
 from configsvc.embedded.stale import is_etcd_on, read_pid, terminate
 from configsvc.errors import EtcdStartError
+from configsvc.settings import DEFAULT_ETCD_QUOTA_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,12 @@ class EmbeddedEtcd:
         data_dir: Path,
         binary: Path | None = None,
         *,
+        quota_bytes: int = DEFAULT_ETCD_QUOTA_BYTES,
         start_timeout: float = DEFAULT_START_TIMEOUT,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
     ) -> None:
         self.data_dir = Path(os.path.abspath(data_dir.expanduser()))
+        self.quota_bytes = quota_bytes
         self._binary_arg = binary
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
@@ -276,6 +279,8 @@ class EmbeddedEtcd:
                     str(HEARTBEAT_INTERVAL_MS),
                     "--election-timeout",
                     str(ELECTION_TIMEOUT_MS),
+                    "--quota-backend-bytes",
+                    str(self.quota_bytes),
                 ),
                 log_path=self.log_path,
             )

@@ -168,10 +168,12 @@ class Fanout:
         try:
             await self.subscribe(subscriber, since)
         except ApiError as error:
-            log.info("watch stream ended during its catch-up: %s", error.message)
+            log.warning("a watch stream ended during its catch-up: %s", error.message)
+            subscriber.say(f"stream ended: {error.message}; resume with Last-Event-ID")
             subscriber.finish("unavailable")
         except Exception:
-            log.exception("watch stream failed during its catch-up")
+            log.exception("a watch stream failed during its catch-up")
+            subscriber.say("stream ended: internal error; resume with Last-Event-ID")
             subscriber.finish("error")
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

@@ -81,6 +81,11 @@ class Subscriber:
         """Write a keep-alive comment (live streams only); False when the write failed."""
         return self.pending is not None or self.writer.write(KEEPALIVE_COMMENT, FRAMED_KEEPALIVE)
 
+    def say(self, text: str) -> None:
+        """Write `text` as an SSE comment (clients ignore it; people and logs read it)."""
+        comment = b": " + text.replace("\n", " ").encode() + b"\n\n"
+        self.writer.write(comment, chunk(comment))
+
     def finish(self, reason: str) -> None:
         if not self.done.done():
             self.done.set_result(reason)

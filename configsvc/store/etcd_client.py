@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aetcd
@@ -46,6 +46,22 @@ class KeyChange:
     @property
     def deleted(self) -> bool:
         return self.value is None
+
+
+class SpaceObserver(Protocol):
+    """Follows whether etcd takes writes (see `configsvc.store.space.StoreSpace`)."""
+
+    def refused_for_space(self) -> None: ...
+
+    def writable(self) -> None: ...
+
+
+class _NoObserver:
+    def refused_for_space(self) -> None:
+        """Nobody follows the store's space."""
+
+    def writable(self) -> None:
+        """Nobody follows the store's space."""
 
 
 class RevisionGone(StoreUnavailable):
@@ -112,6 +128,7 @@ class EtcdKV:
 
     def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
         host, port = grpc_target(endpoints)
+        self.endpoints = tuple(endpoints)
         self.timeout = timeout
         self.client = aetcd.Client(
             host=host,
@@ -121,22 +138,29 @@ class EtcdKV:
             connect_wait_timeout=int(max(1, timeout)),
         )
         self._kv_stub: Any = None
-        self.on_full: Callable[[], None] = _nothing
-        """Called whenever etcd refuses a call for space (see `StoreSpace`)."""
+        self.space: SpaceObserver = _NoObserver()
+        """Told when etcd refuses a call for space, and when a write succeeds."""
 
     async def close(self) -> None:
         self._kv_stub = None
         await self.client.close()
 
-    async def _call(self, method: str, request: Any) -> Any:
+    def member(self, endpoint: str) -> EtcdKV:
+        """A client of one member of this cluster (maintenance is per member), with the
+        same settings; close it after use."""
+        return EtcdKV([endpoint], self.timeout)
+
+    async def _call(self, method: str, request: Any, *, maintenance: bool = False) -> Any:
+        """One etcd RPC of the KV service (or the Maintenance one), under the deadline."""
         try:
             if self._kv_stub is None:
                 async with asyncio.timeout(self.timeout):
                     await self.client.connect()
                 self._kv_stub = self.client.kvstub
+            stub = self.client.maintenancestub if maintenance else self._kv_stub
             # gRPC's own deadline bounds the call (an asyncio timeout would cost a timer
             # handle per call for the same bound)
-            return await getattr(self._kv_stub, method)(
+            return await getattr(stub, method)(
                 request, timeout=self.timeout, metadata=self.client.metadata
             )
         except TimeoutError:
@@ -152,7 +176,7 @@ class EtcdKV:
         if "request is too large" in details:
             return PayloadTooLarge("the write is over etcd's request size limit")
         if NO_SPACE_DETAIL in details:
-            self.on_full()
+            self.space.refused_for_space()
             return StoreFull(STORE_FULL_MESSAGE)
         if COMPACTED_DETAIL in details:
             return RevisionGone(details)
@@ -233,17 +257,49 @@ class EtcdKV:
         revision: int = response.header.revision
         return revision
 
+    async def delete_range(self, key: bytes, range_end: bytes | None = None) -> int:
+        """Delete keys outside a transaction (etcd allows it while over its space quota);
+        returns how many were deleted."""
+        request = rpc.DeleteRangeRequest(key=key)
+        if range_end is not None:
+            request.range_end = range_end
+        response = await self._call("DeleteRange", request)
+        deleted: int = response.deleted
+        return deleted
+
     async def compact(self, revision: int) -> None:
-        """Compact etcd's MVCC history up to `revision` (tests and maintenance)."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self.client.compact(revision, physical=True)
-        except (TimeoutError, aetcd.exceptions.ClientError) as exc:
-            raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
+        """Compact etcd's MVCC history up to `revision`, physically (old revisions' space
+        becomes free for reuse, and for a defragment to return)."""
+        await self._call("Compact", rpc.CompactionRequest(revision=revision, physical=True))
 
+    async def member_status(self) -> Any:
+        """The answering member's `StatusResponse` (dbSize, dbSizeInUse, …)."""
+        return await self._call("Status", rpc.StatusRequest(), maintenance=True)
 
-def _nothing() -> None:
-    """The default of callbacks that nobody has set."""
+    async def nospace_alarmed(self) -> bool:
+        """Whether the cluster's NOSPACE alarm is raised (writes are refused)."""
+        request = rpc.AlarmRequest(action=rpc.AlarmRequest.GET, memberID=0, alarm=rpc.NOSPACE)
+        response = await self._call("Alarm", request, maintenance=True)
+        return any(alarm.alarm == rpc.NOSPACE for alarm in response.alarms)
+
+    async def disarm_nospace(self) -> int:
+        """Clear the NOSPACE alarm of every member that raised it (etcd raises it again if
+        the member is still over its quota); returns how many were cleared."""
+        listed = rpc.AlarmRequest(action=rpc.AlarmRequest.GET, memberID=0, alarm=rpc.NOSPACE)
+        response = await self._call("Alarm", listed, maintenance=True)
+        cleared = 0
+        for alarm in response.alarms:
+            if alarm.alarm == rpc.NOSPACE:
+                request = rpc.AlarmRequest(
+                    action=rpc.AlarmRequest.DEACTIVATE, memberID=alarm.memberID, alarm=rpc.NOSPACE
+                )
+                await self._call("Alarm", request, maintenance=True)
+                cleared += 1
+        return cleared
+
+    async def defragment(self) -> None:
+        """Defragment the answering member's database (it stalls while it runs)."""
+        await self._call("Defragment", rpc.DefragmentRequest(), maintenance=True)
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -25,6 +25,7 @@ from configsvc.errors import (
     PreconditionFailed,
     StoreUnavailable,
 )
+from configsvc.store.audit import AuditRecord, audit_op
 from configsvc.store.etcd_client import (
     EtcdKV,
     delete_op,
@@ -130,9 +131,7 @@ class EtcdConfigStore:
         record = HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision)
         spec_key = self.layout.history_spec(ns, name, version)
         spec = await self.kv.range(spec_key, revision=meta.header.revision)
-        return dataclasses.replace(
-            record, spec=json.loads(spec.kvs[0].value) if spec.kvs else None
-        )
+        return dataclasses.replace(record, spec=json.loads(spec.kvs[0].value) if spec.kvs else None)
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -165,7 +164,7 @@ class EtcdConfigStore:
         return _Current(document, last_version, guard)
 
     def _version_ops(
-        self, record: HistoryRecord, spec: bytes | None, document_op: Any
+        self, record: HistoryRecord, spec: bytes | None, document_op: Any, origin: str | None
     ) -> list[Any]:
         """The operations that write a new version: its spec (first: followers of the store
         watch see it before the document key of the same revision), its history record, the
@@ -180,6 +179,20 @@ class EtcdConfigStore:
             document_op,
             put_op(self.layout.version(ns, name), str(version).encode()),
             put_op(self.layout.namespace(ns), b""),
+            audit_op(
+                self.layout,
+                AuditRecord(
+                    action=record.action.value,
+                    target=f"{ns}/{name}",
+                    by=record.updated_by,
+                    origin=origin,
+                    at=record.updated_at,
+                    namespace=ns,
+                    version=version,
+                    message=record.message,
+                    details={"kind": record.kind} if record.kind else {},
+                ),
+            ),
         ]
         oldest_kept = version - self.history_limit + 1
         if oldest_kept > 1:
@@ -197,6 +210,7 @@ class EtcdConfigStore:
         response = await self.kv.txn([guard], ops)
         if not response.succeeded:
             return None
+        self.kv.space.writable()
         revision: int = response.header.revision
         return revision
 
@@ -211,6 +225,7 @@ class EtcdConfigStore:
         if_match: int | None = None,
         create_only: bool = False,
         dry_run: bool = False,
+        origin: str | None = None,
     ) -> WriteResult:
         """Create or replace a document with what `build` makes of the current one.
 
@@ -266,7 +281,7 @@ class EtcdConfigStore:
                 spec_bytes=len(spec),
             )
             document_op = put_op(self.layout.doc(ns, name), new.stored_value())
-            ops = self._version_ops(record, spec, document_op)
+            ops = self._version_ops(record, spec, document_op, origin)
             revision = await self._commit(ns, name, current, ops)
             if revision is not None:
                 stored = dataclasses.replace(new, revision=revision)
@@ -277,7 +292,13 @@ class EtcdConfigStore:
         raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
 
     async def delete(
-        self, ns: str, name: str, *, author: str, if_match: int | None = None
+        self,
+        ns: str,
+        name: str,
+        *,
+        author: str,
+        if_match: int | None = None,
+        origin: str | None = None,
     ) -> HistoryRecord:
         """Delete a document; its history stays and its version counter moves on."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
@@ -302,7 +323,8 @@ class EtcdConfigStore:
                 spec=None,
                 spec_bytes=0,
             )
-            ops = self._version_ops(record, None, delete_op(self.layout.doc(ns, name)))
+            document_op = delete_op(self.layout.doc(ns, name))
+            ops = self._version_ops(record, None, document_op, origin)
             revision = await self._commit(ns, name, current, ops)
             if revision is not None:
                 return dataclasses.replace(record, revision=revision)
@@ -320,20 +342,34 @@ class EtcdConfigStore:
         response = await self.kv.range(root, prefix_end(root))
         return [TokenRecord.from_stored(kv.value) for kv in response.kvs]
 
-    async def create_token(self, record: TokenRecord) -> None:
+    async def create_token(self, record: TokenRecord, *, origin: str | None = None) -> None:
         """Store a new token; 409 if one of that name exists."""
         key = self.layout.token(record.name)
+        logged = AuditRecord(
+            action="token.create",
+            target=record.name,
+            by=record.created_by,
+            origin=origin,
+            details={
+                "role": record.role,
+                "namespaces": list(record.namespaces),
+                "secrets": record.secrets,
+            },
+        )
         response = await self.kv.txn(
-            [mod_revision_is(key, 0)], [put_op(key, record.stored_value())]
+            [mod_revision_is(key, 0)],
+            [put_op(key, record.stored_value()), audit_op(self.layout, logged)],
         )
         if not response.succeeded:
             raise Conflict(f"a token named {record.name!r} exists")
 
-    async def delete_token(self, name: str) -> None:
+    async def delete_token(self, name: str, *, by: str, origin: str | None = None) -> None:
         """Revoke a token; 404 if there is none of that name."""
         key = self.layout.token(name)
-        response = await self.kv.txn([], [delete_op(key)])
-        if not response.responses[0].response_delete_range.deleted:
+        logged = AuditRecord(action="token.revoke", target=name, by=by, origin=origin)
+        absent = mod_revision_is(key, 0)
+        response = await self.kv.txn([absent], [], [delete_op(key), audit_op(self.layout, logged)])
+        if response.succeeded:
             raise NotFound(f"no token named {name!r}")
 
 

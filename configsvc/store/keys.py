@@ -16,6 +16,7 @@
                                   specs, and the only copy of the current version's spec
     {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
     {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
+    {prefix}audit/{time}-{tag}    one audit record per change, in time order (see `audit`)
 
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
 """
@@ -57,6 +58,10 @@ class KeyLayout:
     def history(self, ns: str, name: str, version: int) -> bytes:
         return self.history_prefix(ns, name) + f"{version:0{VERSION_DIGITS}d}".encode()
 
+    def history_all(self) -> bytes:
+        """The range prefix of every history record of every namespace."""
+        return f"{self.prefix}hist/".encode()
+
     def history_root(self, ns: str) -> bytes:
         """The range prefix of every history record of a namespace."""
         return f"{self.prefix}hist/{ns}/".encode()
@@ -83,6 +88,10 @@ class KeyLayout:
 
     def history_spec(self, ns: str, name: str, version: int) -> bytes:
         return f"{self.prefix}hspec/{ns}/{name}/{version:0{VERSION_DIGITS}d}".encode()
+
+    def audit(self, suffix: str) -> bytes:
+        """An audit record's key (`suffix`: its time and a random tag), or a prefix."""
+        return f"{self.prefix}audit/{suffix}".encode()
 
     def layout_marker(self) -> bytes:
         """The key layout version the data under this prefix is in (see `migrate`)."""

@@ -11,7 +11,12 @@ from typing import Any
 
 def utc_now() -> str:
     """The current time as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T01:02:03.456Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_format(datetime.now(UTC))
+
+
+def utc_format(moment: datetime) -> str:
+    """`moment` (aware) as RFC 3339 UTC with milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(value: Any) -> bytes:

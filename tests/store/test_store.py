@@ -291,10 +291,10 @@ async def test_tokens(store: EtcdConfigStore) -> None:
     with pytest.raises(Conflict):
         await store.create_token(record)
     assert await store.list_tokens() == [record]
-    await store.delete_token("ci")
+    await store.delete_token("ci", by="t")
     assert await store.get_token("ci") is None
     with pytest.raises(NotFound):
-        await store.delete_token("ci")
+        await store.delete_token("ci", by="t")
 
 
 async def test_unavailable_etcd_answers_in_time_and_recovers(etcd: EtcdProcess) -> None:

@@ -518,13 +518,17 @@ def test_a_stream_whose_catch_up_fails_ends_and_the_client_can_resume(
     service_factory: Callable[..., RunningService], etcd: EtcdProcess
 ) -> None:
     """etcd frozen while a stream starts: its snapshot read times out, the stream ends
-    cleanly (the client reconnects), and nothing is left registered."""
+    cleanly with a comment that says why (never an empty 200), and nothing is left
+    registered."""
     svc = service_factory(keepalive=KEEPALIVE, store_timeout=0.5)
     with svc.client() as api:
         revision = put(api, "prod/a", limits(1))
         etcd.signal(signal.SIGSTOP)
         try:
             reader = watch(svc, "prod")
+            said = reader.next(timeout=10, comments=True)
+            assert said is not None and said.comment is not None
+            assert said.comment.startswith("stream ended: etcd"), said.comment
             assert reader.next(timeout=10) is None, "the stream did not end"
         finally:
             etcd.signal(signal.SIGCONT)
