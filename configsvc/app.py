@@ -19,6 +19,7 @@ from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
+from configsvc.auth_throttle import AuthThrottle, ThrottleOptions
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
@@ -104,7 +105,11 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             settings=settings,
             store=store,
             registry=registry,
-            auth=Authenticator(store, admin_token),
+            auth=Authenticator(
+                store,
+                admin_token,
+                AuthThrottle(ThrottleOptions(max_failures=settings.auth_failures_per_minute)),
+            ),
             metrics=metrics,
             space=space,
         )
@@ -241,7 +246,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("answering %d: %s", exc.status, exc.message)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

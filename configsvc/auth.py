@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from configsvc_schemas.wire import ADMIN_NAME, NAMESPACE_PATTERN_RULE, Role, is_valid_name
 
+from configsvc.auth_throttle import AuthThrottle
 from configsvc.errors import Forbidden, Unauthorized
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.records import TokenRecord
@@ -103,13 +104,29 @@ def validate_patterns(patterns: list[str]) -> tuple[str, ...]:
 class Authenticator:
     """Turns a bearer token into a `Principal`, or refuses it with 401."""
 
-    def __init__(self, store: EtcdConfigStore, admin_token: str) -> None:
+    def __init__(
+        self, store: EtcdConfigStore, admin_token: str, throttle: AuthThrottle | None = None
+    ) -> None:
         self._store = store
         self._admin_hash = hash_secret(admin_token).encode()
+        self.throttle = throttle or AuthThrottle()
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, origin: str | None = None) -> Principal:
+        """The caller of a request with this `Authorization` header from `origin` (the
+        client's address); 401 when the token is missing or invalid, 429 when `origin` has
+        sent too many invalid tokens lately (see `auth_throttle`)."""
         token = _bearer(authorization)
-        presented = hash_secret(token).encode()
+        digest = hash_secret(token)
+        self.throttle.check(origin, digest)
+        try:
+            principal = await self._principal(token, digest.encode())
+        except Unauthorized:
+            self.throttle.failed(origin)
+            raise
+        self.throttle.succeeded(origin, digest)
+        return principal
+
+    async def _principal(self, token: str, presented: bytes) -> Principal:
         if hmac.compare_digest(presented, self._admin_hash):
             return Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
         name = token_name(token)

@@ -10,6 +10,7 @@
         ├── Conflict            409 create-only write of a document that exists
         ├── PreconditionFailed  412 If-Match revision does not match
         ├── PayloadTooLarge     413 body or write over the size limit
+        ├── TooManyAttempts     429 too many refused tokens from one address (auth_throttle)
         ├── ValidationFailed    422 schema violations, each with its field path
         ├── StoreUnavailable    503 etcd does not answer in time (outcome of a write unknown)
         └── StoreFull           507 etcd is out of space: nothing was written
@@ -39,10 +40,16 @@ class ApiError(ConfigsvcError):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         """The JSON error body of the contract."""

@@ -21,6 +21,7 @@ DEFAULT_HISTORY_BYTES = 256 * 1024 * 1024
 """Spec bytes that history may hold in all, past the current versions."""
 DEFAULT_HISTORY_BYTES_PER_DOCUMENT = 32 * 1024 * 1024
 """Spec bytes one document's history may hold, past its current version."""
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 MAX_WATCH_STREAMS = 20_000
 """Open watch streams per instance; past it, new ones get 503."""
 
@@ -70,6 +71,11 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_REQUEST_READ_TIMEOUT_SECONDS,
         gt=0,
         description="seconds a request may take to arrive whole (then 408, connection closed)",
+    )
+    auth_failures_per_minute: int = Field(
+        default=DEFAULT_AUTH_FAILURES_PER_MINUTE,
+        ge=1,
+        description="refused tokens from one address within a minute before it gets 429",
     )
     key_prefix: str = Field(
         default="/configsvc/",

@@ -23,6 +23,8 @@ from configsvc.settings import ServiceSettings
 
 STORE_TIMEOUT = 3.0
 ADMIN_TOKEN = "test-admin-token-0123456789"
+AUTH_FAILURES_PER_MINUTE = 1_000_000
+"""Tests send many bad tokens on purpose; the throttle's own test sets its threshold."""
 
 
 @dataclass
@@ -58,6 +60,9 @@ def start_service(etcd: EtcdProcess, **overrides: Any) -> RunningService:
         etcd=etcd.client_url,
         admin_token=ADMIN_TOKEN,
         store_timeout=overrides.pop("store_timeout", STORE_TIMEOUT),
+        auth_failures_per_minute=overrides.pop(
+            "auth_failures_per_minute", AUTH_FAILURES_PER_MINUTE
+        ),
         **overrides,
     )
     app = create_app(settings, [etcd.client_url])

@@ -50,7 +50,8 @@ async def get_services(request: Request) -> Services:
 
 async def get_caller(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <token>`; 401 if missing or not valid."""
-    return await services_of(request).auth.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    return await services_of(request).auth.authenticate(authorization, origin_of(request))
 
 
 def origin_of(request: Request) -> str | None:

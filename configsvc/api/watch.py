@@ -122,6 +122,7 @@ async def _send_error(send: Send, error: ApiError) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if error.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    headers += [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send(_body(body, more=False))
 
@@ -146,7 +147,9 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
     query = parse_qs(query_string)
     check_headers(scope["headers"])
     check_query(parse_qsl(query_string), QUERY_PARAMETERS, repeatable=("namespace",))
-    principal = await services.auth.authenticate(headers.get("authorization"))
+    client = scope.get("client")
+    origin = client[0] if client else None
+    principal = await services.auth.authenticate(headers.get("authorization"), origin)
     namespaces = query.get("namespace", [])
     if not namespaces:
         raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")

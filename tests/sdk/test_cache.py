@@ -82,3 +82,16 @@ async def test_writes_happen_off_the_loop_and_bursts_coalesce(tmp_path: Path) ->
     loaded = cache.load()
     assert loaded is not None and loaded.revision == 49
     assert os.listdir(tmp_path)
+
+
+async def test_a_failed_cache_write_shows_in_the_writer_s_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    writer = CacheWriter(SnapshotCache(blocker / "cache", ["prod"]), lambda: state(3))
+    writer.mark_dirty()
+    await writer.flush()
+    assert writer.error is not None and "not-a-dir" in writer.error
+    blocker.unlink()
+    writer.mark_dirty()
+    await writer.flush()
+    assert writer.error is None

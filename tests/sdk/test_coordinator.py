@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from configsvc_client import (
+    Change,
     ClientOptions,
     ConfigUnavailable,
     Document,
@@ -72,7 +73,10 @@ async def test_fallback_runs_only_while_the_primary_is_down() -> None:
     assert coordinator.status().mode is Mode.STREAMING
     assert poll.starts == 0
 
-    stream.queue.put_nowait(DOWN)
+    stream.queue.put_nowait(DOWN)  # the stream dropped: it gets to resume first
+    await settle()
+    assert poll.active == 0
+    stream.queue.put_nowait(DOWN)  # ... and could not: poll
     await settle()
     assert poll.active == 1
     assert poll.resumed_from == [10]
@@ -91,6 +95,30 @@ async def test_fallback_runs_only_while_the_primary_is_down() -> None:
     assert (status.mode, status.revision, status.error) == (Mode.STREAMING, 12, None)
     await coordinator.aclose()
     assert coordinator.status().mode is Mode.STOPPED
+
+
+async def test_a_dropped_stream_that_resumes_at_once_never_polls() -> None:
+    """After a freeze the stream resumes from its last revision, so callbacks see every
+    version in between; a poll first would have jumped to the latest."""
+    stream, poll = Scripted("stream"), Scripted("poll")
+    state = ConfigState(["prod"])
+    seen: list[int] = []
+    state.add_listener(lambda _old, new: seen.append(new.version) if new else None)
+    coordinator = Coordinator(state, stream, poll, options=OPTIONS)
+    await coordinator.start()
+    stream.queue.put_nowait(snapshot(10))
+    await coordinator.wait_ready(1)
+    stream.queue.put_nowait(DOWN)
+    await settle()
+    for revision, version in ((11, 2), (12, 3), (13, 4)):
+        doc = Document(
+            "prod", "a", "RateLimits", {"limits": {}}, version=version, revision=revision
+        )
+        stream.queue.put_nowait(Update(SourceState.VALID, changes=(Change.put(doc),)))
+    await settle()
+    assert poll.starts == 0
+    assert seen == [1, 2, 3, 4]
+    await coordinator.aclose()
 
 
 async def test_cache_is_served_when_stream_and_poll_both_fail(tmp_path: Path) -> None:

@@ -153,6 +153,8 @@ class CacheWriter:
         self._export = export
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self.error: str | None = None
+        """Why the last write failed; None once a write succeeds."""
 
     def mark_dirty(self) -> None:
         """Schedule a write of the current state (call on the event loop)."""
@@ -167,7 +169,10 @@ class CacheWriter:
             try:
                 await asyncio.to_thread(self._cache.save, state)
             except OSError as exc:
+                self.error = f"{self._cache.path}: {exc.strerror or exc}"
                 log.warning("cannot write the config cache %s: %s", self._cache.path, exc)
+            else:
+                self.error = None
 
     async def flush(self) -> None:
         """Wait for pending writes."""

@@ -3,8 +3,11 @@
 One coordinator serves one run of a client (start to stop; a forked child gets a new one
 over the same `ConfigState`). The primary synchronizer (the stream) runs throughout and
 keeps reconnecting by itself; the fallback (polling) runs only while the primary is not
-VALID and is stopped as soon as the primary opens again. At start, when neither has
-answered and a cache file exists, the cache is served (sooner if both already failed).
+VALID and is stopped as soon as the primary opens again. Once values are known, a dropped
+stream first gets one attempt to resume from the last revision before polling starts: a
+resume delivers every change in between (callbacks see each version), where a poll would
+jump to the latest. At start, when neither has answered and a cache file exists, the cache
+is served (sooner if both already failed).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ log = logging.getLogger("configsvc_client")
 
 Role = Literal["primary", "fallback"]
 _FAILED = (SourceState.INTERRUPTED, SourceState.OFF)
+RESUME_ATTEMPTS_BEFORE_POLLING = 1
+"""Failed attempts to resume a dropped stream before polling starts (values known)."""
 
 
 class Coordinator:
@@ -62,6 +67,8 @@ class Coordinator:
         self._cache_used = False
         self._written_revision = state.revision
         self._running = False
+        self._primary_failures = 0
+        """Failures of the primary since it was last VALID."""
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -112,7 +119,8 @@ class Coordinator:
         mode = self._mode()
         fresh_at = self._fresh_at
         age = None if fresh_at is None else max(0.0, self._clock() - fresh_at)
-        return ClientStatus(mode, self._state.revision, age, self._error(mode))
+        cache_error = self._writer.error if self._writer is not None else None
+        return ClientStatus(mode, self._state.revision, age, self._error(mode), cache_error)
 
     def _mode(self) -> Mode:
         if not self._running:
@@ -184,9 +192,12 @@ class Coordinator:
             log.info("config source %s: %s", role, update.error)
         if role == "primary":
             if update.state is SourceState.VALID:
+                self._primary_failures = 0
                 self._halt("fallback")
             else:
-                self._spawn("fallback")
+                self._primary_failures += 1
+                if self._poll_now(update.state):
+                    self._spawn("fallback")
         if not self._ready.is_set():
             if self._state.complete:
                 self._ready.set()
@@ -195,6 +206,15 @@ class Coordinator:
                 self._maybe_give_up()
         for note in notes:
             note()
+
+    def _poll_now(self, primary: SourceState) -> bool:
+        """Whether the fallback should run: at once while no values are known, for a
+        refused stream, or once the stream's attempt to resume has failed too."""
+        return (
+            not self._state.complete
+            or primary is SourceState.OFF
+            or self._primary_failures >= RESUME_ATTEMPTS_BEFORE_POLLING + 1
+        )
 
     def _state_changed(self, applied: bool) -> None:
         if self._writer is None:

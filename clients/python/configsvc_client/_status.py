@@ -37,3 +37,6 @@ class ClientStatus:
     """The last problem, or None: a code such as `"unauthorized"` or `"forbidden"` (a
     refused token: the last values stay and retries slow down), `"unreachable: ..."`,
     `"silent: ..."`, or `"invalid_document: <ns/name> vN rejected: <field>: <why>"`."""
+    cache_error: str | None = None
+    """Why the last write of the cache file failed (a full disk, no permission), or None:
+    the values are applied, but a start without the service would find an older cache."""
