@@ -20,17 +20,22 @@ from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
 from configsvc.auth_throttle import AuthThrottle, ThrottleOptions
+from configsvc.crypto.keyring import load_keyring
+from configsvc.crypto.sealing import Sealer
+from configsvc.crypto.store_keys import check_store_keys
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
+from configsvc.startup import prepare_when_reachable, reseal_when_reachable
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
-from configsvc.store.migrate import migrate, migrate_when_reachable
+from configsvc.store.migrate import migrate
 from configsvc.store.replay import Replayer
 from configsvc.store.space import SpaceOptions, StoreSpace
+from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.trimming import BoundsOptions, HistoryBounds
 from configsvc.store.watcher import FamilyChange, StoreWatcher
 
@@ -82,8 +87,14 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         assert isinstance(app, ConfigsvcApp)
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         layout = KeyLayout(settings.key_prefix)
-        store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
         registry = KindRegistry()
+        sealer = (
+            Sealer(load_keyring(settings.secret_key_file)) if settings.secret_key_file else None
+        )
+        codec = SpecCodec(sealer, registry.secret_paths)
+        store = EtcdConfigStore(
+            kv, history_limit=settings.history_limit, layout=layout, codec=codec
+        )
         space = StoreSpace(
             kv,
             metrics,
@@ -116,13 +127,13 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         watcher = StoreWatcher(kv, layout)
         fanout = Fanout(
             watcher,
-            Replayer(kv, layout),
+            Replayer(kv, layout, codec),
             registry,
             metrics,
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),
         )
         follow_revocations(watcher, fanout)
-        migration = await start_migration(kv, layout, settings.store_timeout)
+        migration = await start_migration(store, settings.store_timeout)
         fanout.start()
         watcher.start()
         space.start()
@@ -161,16 +172,20 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     return app
 
 
-async def start_migration(kv: EtcdKV, layout: KeyLayout, wait: float) -> asyncio.Task[None]:
-    """Bring the store to this release's key layout: at once when etcd answers (a store of
-    a newer layout stops the start with `NewerLayout`), else in the background."""
+async def start_migration(store: EtcdConfigStore, wait: float) -> asyncio.Task[None]:
+    """Check and prepare the store for this release: its key layout (a store of a newer
+    layout stops the start with `NewerLayout`) and the keys that sealed its secrets (a
+    missing or wrong key stops it with `KeyringError`), at once when etcd answers, else in
+    the background; then seal any secret still in clear, in the background."""
+    kv, layout, codec = store.kv, store.layout, store.codec
     try:
         async with asyncio.timeout(wait):
             await migrate(kv, layout)
+            await check_store_keys(kv, layout, codec.sealer)
     except (ApiError, TimeoutError) as exc:
-        log.warning("etcd not reachable for the key layout check (%s); retrying", exc)
-        return asyncio.create_task(migrate_when_reachable(kv, layout))
-    return asyncio.create_task(asyncio.sleep(0))
+        log.warning("etcd not reachable for the start-up checks (%s); retrying", exc)
+        return asyncio.create_task(prepare_when_reachable(store))
+    return asyncio.create_task(reseal_when_reachable(store))
 
 
 def follow_revocations(watcher: StoreWatcher, fanout: Fanout) -> None:

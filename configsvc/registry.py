@@ -115,3 +115,8 @@ class KindRegistry:
 
     def find(self, name: str) -> Kind | None:
         return self._kinds.get(name)
+
+    def secret_paths(self, name: str) -> tuple[SecretPath, ...]:
+        """Where the kind called `name` holds secrets (none for an unknown kind)."""
+        kind = self._kinds.get(name)
+        return kind.secrets if kind is not None else ()

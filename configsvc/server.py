@@ -25,6 +25,7 @@ from types import FrameType
 
 from configsvc_schemas.wire import ADMIN_TOKEN_FILE
 
+from configsvc.crypto.keyring import KEY_FILE_NAME, ensure_keyring, load_keyring
 from configsvc.embedded.supervisor import EmbeddedEtcd
 from configsvc.errors import ConfigsvcError
 from configsvc.rlimits import raise_open_files_limit
@@ -109,6 +110,7 @@ def run_server(settings: ServiceSettings) -> None:
     token, where = _resolve_admin_token(settings)
     settings = settings.model_copy(update={"admin_token": token})
     _note(f"admin token {where}")
+    settings = _with_keyring(settings)
     open_files = raise_open_files_limit()
     if open_files < MAX_WATCH_STREAMS:
         _note(
@@ -120,6 +122,27 @@ def run_server(settings: ServiceSettings) -> None:
             _run(settings)
     except _StopSignal as stop:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
+
+
+def _with_keyring(settings: ServiceSettings) -> ServiceSettings:
+    """The settings with the keyring that seals secrets at rest: the given key file (checked
+    now, so that a bad one stops the start at once), or on the embedded default one
+    generated into `<data-dir>/secret.key`; none for an external etcd without a key file."""
+    if settings.secret_key_file is not None:
+        load_keyring(settings.secret_key_file)
+        _note(f"secrets sealed at rest with the keys of {settings.secret_key_file}")
+        return settings
+    if settings.etcd_endpoints():
+        _note(
+            "no secret key file (CONFIGSVC_SECRET_KEY_FILE): secret fields are stored in "
+            "clear in etcd (see docs/security.md)"
+        )
+        return settings
+    path = settings.data_dir / KEY_FILE_NAME
+    settings.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+    ensure_keyring(path)
+    _note(f"secrets sealed at rest with the keys of {path}")
+    return settings.model_copy(update={"secret_key_file": path})
 
 
 def _preload_app_modules() -> threading.Thread:

@@ -72,6 +72,11 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="seconds a request may take to arrive whole (then 408, connection closed)",
     )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="keyring that seals secret fields at rest (the embedded default "
+        "generates <data-dir>/secret.key); none: secrets are stored in clear",
+    )
     auth_failures_per_minute: int = Field(
         default=DEFAULT_AUTH_FAILURES_PER_MINUTE,
         ge=1,

@@ -18,8 +18,11 @@ from configsvc.api.http import (
     parse_body,
     read_json_body,
 )
-from configsvc.api.models import AuditOut, ReclaimOut, errors
-from configsvc.errors import BadRequest, StoreFull
+from configsvc.api.models import AuditOut, ReclaimOut, RotateOut, errors
+from configsvc.crypto.keyring import KeyringError
+from configsvc.crypto.reseal import reseal
+from configsvc.crypto.store_keys import check_store_keys, forget_unused_keys
+from configsvc.errors import BadRequest, Conflict, StoreFull
 from configsvc.store.audit import MAX_AUDIT_READ, AuditRecord, audit_op, read_audit
 from configsvc.store.reclaim import reclaim
 from configsvc.store.records import utc_format
@@ -80,6 +83,49 @@ async def reclaim_space(request: Request, services: ServicesDep, caller: Caller)
             "db_bytes": result.db_bytes,
             "versions_removed": result.versions_removed,
             "documents": result.documents,
+        }
+    )
+
+
+@router.post(
+    "/admin/secrets/rotate",
+    summary="Read the secret key file again and re-seal every stored secret with its active "
+    "key (also seals secrets stored in clear before a key file was given)",
+    response_model=RotateOut,
+    responses=errors(409),
+)
+async def rotate_secret_key(request: Request, services: ServicesDep, caller: Caller) -> Response:
+    caller.require(Role.ADMIN)
+    store = services.store
+    codec = store.codec
+    if codec.sealer is None:
+        raise Conflict(
+            "secrets are not sealed at rest on this service: start it with a key file "
+            "(CONFIGSVC_SECRET_KEY_FILE; the embedded default has one)"
+        )
+    try:
+        codec.reload()
+    except KeyringError as exc:
+        raise Conflict(str(exc)) from None
+    assert codec.sealer is not None
+    await check_store_keys(store.kv, store.layout, codec.sealer)
+    result = await reseal(store.kv, store.layout, codec)
+    in_use = result.keys_in_use | {codec.sealer.active}
+    await forget_unused_keys(store.kv, store.layout, in_use)
+    record = AuditRecord(
+        action="secrets.rotate",
+        target="*",
+        by=caller.name,
+        origin=origin_of(request),
+        details={"active": codec.sealer.active, "rewritten": result.rewritten},
+    )
+    await store.kv.txn([], [audit_op(store.layout, record)])
+    return json_response(
+        {
+            "active": codec.sealer.active,
+            "examined": result.examined,
+            "rewritten": result.rewritten,
+            "keys_in_use": sorted(in_use),
         }
     )
 

@@ -199,6 +199,13 @@ class ReclaimOut(_Answer):
     documents: dict[str, int] = Field(description="ns/name -> the first version kept")
 
 
+class RotateOut(_Answer):
+    active: str = Field(description="the key every stored secret is now sealed with")
+    examined: int = Field(description="stored specs read (every version of every document)")
+    rewritten: int
+    keys_in_use: list[str]
+
+
 class AuditItemOut(_Answer):
     at: str
     by: str

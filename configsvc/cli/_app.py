@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from configsvc.cli import _cmd_tokens
+from configsvc.cli import _cmd_secrets, _cmd_tokens
 from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
@@ -49,6 +49,7 @@ def build_app() -> typer.Typer:
     app.command()(watch)
     app.command()(schemas)
     app.add_typer(_cmd_tokens.app, name="tokens")
+    app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)
     app.command()(audit)
     return app

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 
@@ -77,6 +76,7 @@ class Fanout:
         self._encoder = EventEncoder(registry)
         self._ring = EventRing()
         self._subscribers = Subscribers(metrics)
+        self._replayer = replayer
         self._catch_up = CatchUp(replayer, self._encoder, self._ring, self._drop_slow)
         self._maintenance: asyncio.Task[None] | None = None
         self._opening: set[asyncio.Task[None]] = set()
@@ -206,7 +206,7 @@ class Fanout:
         spec = head.legacy_spec
         written = self._specs.pop((ns, name, head.version), None)
         if written is not None and written[0] == change.revision:
-            spec = json.loads(written[1])
+            spec = self._replayer.codec.decode(ns, name, written[1])
         if spec is None:
             # The document key changed with no new version (a layout migration rewriting
             # it): nothing a reader sees has changed.

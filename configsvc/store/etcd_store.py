@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,9 +44,9 @@ from configsvc.store.records import (
     NewContent,
     TokenRecord,
     WriteResult,
-    dumps,
     utc_now,
 )
+from configsvc.store.spec_codec import SpecCodec
 
 MAX_WRITE_BYTES = 1_300_000
 """Largest transaction sent to etcd, well under its 1.5 MiB request limit."""
@@ -74,11 +73,19 @@ class _Current:
 class EtcdConfigStore:
     """Documents, history and tokens in etcd, under `KeyLayout.prefix`."""
 
-    def __init__(self, kv: EtcdKV, *, history_limit: int, layout: KeyLayout | None = None) -> None:
+    def __init__(
+        self,
+        kv: EtcdKV,
+        *,
+        history_limit: int,
+        layout: KeyLayout | None = None,
+        codec: SpecCodec | None = None,
+    ) -> None:
         self.kv = kv
         self.layout = layout or KeyLayout()
         self.history_limit = history_limit
-        self.reads = DocumentReads(kv, self.layout)
+        self.codec = codec or SpecCodec()
+        self.reads = DocumentReads(kv, self.layout, self.codec)
 
     async def close(self) -> None:
         await self.kv.close()
@@ -131,7 +138,8 @@ class EtcdConfigStore:
         record = HistoryRecord.from_stored(ns, name, kv.value, kv.mod_revision)
         spec_key = self.layout.history_spec(ns, name, version)
         spec = await self.kv.range(spec_key, revision=meta.header.revision)
-        return dataclasses.replace(record, spec=json.loads(spec.kvs[0].value) if spec.kvs else None)
+        opened = self.codec.decode(ns, name, spec.kvs[0].value) if spec.kvs else None
+        return dataclasses.replace(record, spec=opened)
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -157,7 +165,7 @@ class EtcdConfigStore:
             if spec is None:
                 if not spec_kvs:
                     raise MissingSpec(f"{ns}/{name} version {head.version} has no spec")
-                spec = json.loads(spec_kvs[0].value)
+                spec = self.codec.decode(ns, name, spec_kvs[0].value)
             document = head.document(spec)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
@@ -266,7 +274,7 @@ class EtcdConfigStore:
             )
             if dry_run:
                 return WriteResult(new, created=document is None, changed=True)
-            spec = dumps(content.spec)
+            spec = self.codec.encode(ns, name, content.kind, content.spec)
             record = HistoryRecord(
                 namespace=ns,
                 name=name,

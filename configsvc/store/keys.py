@@ -16,6 +16,7 @@
                                   specs, and the only copy of the current version's spec
     {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
     {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
+    {prefix}meta/secret-keys      a check value per key that sealed secrets at rest
     {prefix}audit/{time}-{tag}    one audit record per change, in time order (see `audit`)
 
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
@@ -66,6 +67,10 @@ class KeyLayout:
         """The range prefix of every history record of a namespace."""
         return f"{self.prefix}hist/{ns}/".encode()
 
+    def history_spec_all(self) -> bytes:
+        """The range prefix of every stored spec of every namespace."""
+        return f"{self.prefix}{SPEC_FAMILY}/".encode()
+
     def history_spec_root(self, ns: str) -> bytes:
         return f"{self.prefix}hspec/{ns}/".encode()
 
@@ -92,6 +97,10 @@ class KeyLayout:
     def audit(self, suffix: str) -> bytes:
         """An audit record's key (`suffix`: its time and a random tag), or a prefix."""
         return f"{self.prefix}audit/{suffix}".encode()
+
+    def secret_keys(self) -> bytes:
+        """Check values of the keys that sealed secrets (see `crypto.store_keys`)."""
+        return f"{self.prefix}meta/secret-keys".encode()
 
     def layout_marker(self) -> bytes:
         """The key layout version the data under this prefix is in (see `migrate`)."""

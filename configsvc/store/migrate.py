@@ -11,11 +11,8 @@ publishes no event for it. The layout marker records that the migration complete
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 
-from configsvc.errors import ApiError
 from configsvc.store.etcd_client import EtcdKV, mod_revision_is, prefix_end, put_op, range_op
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import DocumentHead, dumps
@@ -24,8 +21,6 @@ log = logging.getLogger("configsvc.migrate")
 
 LAYOUT = 2
 """The key layout this release writes."""
-RETRY_INITIAL = 0.5
-RETRY_MAX = 30.0
 
 
 class NewerLayout(Exception):
@@ -71,16 +66,3 @@ async def migrate(kv: EtcdKV, layout: KeyLayout) -> int:
     if rewritten:
         log.info("migrated %d document keys to key layout %d", rewritten, LAYOUT)
     return rewritten
-
-
-async def migrate_when_reachable(kv: EtcdKV, layout: KeyLayout) -> None:
-    """`migrate`, retried with backoff until etcd answers (a background task)."""
-    delay = RETRY_INITIAL
-    while True:
-        try:
-            await migrate(kv, layout)
-            return
-        except ApiError as exc:
-            log.warning("key layout migration not done yet (%s); retrying", exc)
-        await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter
-        delay = min(RETRY_MAX, delay * 2)

@@ -10,13 +10,13 @@ space quota, when it refuses every transaction, read-only ones included.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from configsvc.store.etcd_client import EtcdKV, RevisionGone, prefix_end
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Document, DocumentHead
+from configsvc.store.spec_codec import SpecCodec
 
 PINNED_READ_ATTEMPTS = 3
 """Times a read is started over when etcd compacted its revision while it ran."""
@@ -29,9 +29,10 @@ class MissingSpec(Exception):
 class DocumentReads:
     """Whole documents from the store, each read at one revision."""
 
-    def __init__(self, kv: EtcdKV, layout: KeyLayout) -> None:
+    def __init__(self, kv: EtcdKV, layout: KeyLayout, codec: SpecCodec) -> None:
         self.kv = kv
         self.layout = layout
+        self.codec = codec
 
     async def document(self, ns: str, name: str) -> Document | None:
         """The current document, or None."""
@@ -95,5 +96,4 @@ class DocumentReads:
         response = await self.kv.range(key, revision=revision)
         if not response.kvs:
             raise MissingSpec(f"{head.namespace}/{head.name} version {head.version} has no spec")
-        spec: dict[str, Any] = json.loads(response.kvs[0].value)
-        return spec
+        return self.codec.decode(head.namespace, head.name, response.kvs[0].value)

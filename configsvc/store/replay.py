@@ -8,7 +8,6 @@ Each read sees the store at one revision (range reads pinned at the first one's 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from configsvc.store.etcd_client import EtcdKV, RevisionGone, prefix_end
 from configsvc.store.keys import KeyLayout
 from configsvc.store.reads import PINNED_READ_ATTEMPTS, DocumentReads
 from configsvc.store.records import Action, Document, HistoryRecord
+from configsvc.store.spec_codec import SpecCodec
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +41,11 @@ class Replayer:
     quota, when it refuses every transaction.
     """
 
-    def __init__(self, kv: EtcdKV, layout: KeyLayout) -> None:
+    def __init__(self, kv: EtcdKV, layout: KeyLayout, codec: SpecCodec) -> None:
         self.kv = kv
         self.layout = layout
-        self.reads = DocumentReads(kv, layout)
+        self.codec = codec
+        self.reads = DocumentReads(kv, layout, codec)
 
     async def snapshot(self, namespaces: Sequence[str]) -> Snapshot:
         """Every document of `namespaces` at the store's current revision."""
@@ -100,7 +101,7 @@ class Replayer:
                     namespace=record.namespace,
                     name=record.name,
                     kind=record.kind or "",
-                    spec=json.loads(spec),
+                    spec=self.codec.decode(record.namespace, record.name, spec),
                     version=record.version,
                     revision=record.revision,
                     updated_at=record.updated_at,

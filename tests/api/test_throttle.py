@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 from support import RunningService
 
@@ -54,7 +55,11 @@ def test_guessing_tokens_over_http_gets_429(
 ) -> None:
     limit = DEFAULT_AUTH_FAILURES_PER_MINUTE
     service = service_factory(auth_failures_per_minute=limit)
-    api = service.client()
+    with service.client() as api:
+        guess_and_check(service, api, limit)
+
+
+def guess_and_check(service: RunningService, api: httpx.Client, limit: int) -> None:
     assert api.get("/v1/namespaces").status_code == 200  # the admin token, seen valid
     statuses = []
     for attempt in range(limit + 2):

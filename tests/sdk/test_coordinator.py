@@ -28,6 +28,8 @@ OPTIONS = ClientOptions(start_timeout=0.5, cache_fallback_after=0.4)
 DOWN = Update(SourceState.INTERRUPTED, error=SourceErrorInfo("unreachable", "test"))
 REFUSED = Update(SourceState.OFF, error=SourceErrorInfo("unauthorized", permanent=True))
 
+TOKEN = "cst.test.cache-sealing-token"
+
 
 def snapshot(revision: int, version: int = 1) -> Update:
     doc = Document("prod", "a", "RateLimits", {"limits": {}}, version=version, revision=revision)
@@ -122,7 +124,7 @@ async def test_a_dropped_stream_that_resumes_at_once_never_polls() -> None:
 
 
 async def test_cache_is_served_when_stream_and_poll_both_fail(tmp_path: Path) -> None:
-    cache = SnapshotCache(tmp_path, ["prod"])
+    cache = SnapshotCache(tmp_path, ["prod"], TOKEN)
     seeded = ConfigState(["prod"])
     seeded.apply(snapshot(7))
     cache.save(seeded.export())
@@ -150,7 +152,7 @@ async def test_cache_is_served_when_stream_and_poll_both_fail(tmp_path: Path) ->
 
 
 async def test_cache_is_served_when_the_service_hangs(tmp_path: Path) -> None:
-    cache = SnapshotCache(tmp_path, ["prod"])
+    cache = SnapshotCache(tmp_path, ["prod"], TOKEN)
     seeded = ConfigState(["prod"])
     seeded.apply(snapshot(7))
     cache.save(seeded.export())

@@ -167,7 +167,7 @@ def test_a_new_process_starts_from_the_cache_when_the_service_is_gone(
             "-c",
             CHILD,
             service_process.url,
-            "t",
+            service_process.admin_token,  # the cache is sealed with the token
             str(cache_dir),
             json.dumps(options),
         ],

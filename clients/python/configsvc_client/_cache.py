@@ -1,7 +1,8 @@
 """Last-known-good cache: the applied documents in one JSON file per set of namespaces.
 
 Guarantees: a reader sees a whole file or the previous one (temp file, fsync, rename,
-fsync of the directory); the file is mode 0600 (it may hold secret values); a file is
+fsync of the directory); the file is mode 0600 and its documents are sealed with a key
+derived from the client's token (they may hold secret values; see `_cache_seal`); a file is
 never replaced by one of an older revision, also by another process sharing the
 directory (gunicorn workers); writing happens off the event loop and bursts coalesce
 into one write; a fork never happens in the middle of a write.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from configsvc_client._cache_seal import open_sealed, seal
 from configsvc_client._runtime import io_lock
 from configsvc_client._types import Document, Revision
 
@@ -32,7 +34,9 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 log = logging.getLogger("configsvc_client")
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: documents sealed with the token (1: in clear, still read)."""
+CLEAR_FORMAT = 1
 MAX_FILE_STEM = 120
 _HEADER_BYTES = 256
 _REVISION_RE = re.compile(rb'"revision":\s*(\d+)')
@@ -51,8 +55,14 @@ class CachedState:
 class SnapshotCache:
     """The cache file of one set of namespaces in `directory`."""
 
-    def __init__(self, directory: str | os.PathLike[str], namespaces: Iterable[str] | None) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        namespaces: Iterable[str] | None,
+        token: str | None = None,
+    ) -> None:
         self.directory = Path(directory)
+        self._token = token
         stem = "snapshot-" + ("+".join(sorted(namespaces)) if namespaces is not None else "all")
         if len(stem) > MAX_FILE_STEM:
             stem = "snapshot-" + hashlib.sha256(stem.encode()).hexdigest()[:32]
@@ -70,12 +80,19 @@ class SnapshotCache:
             return None
         try:
             data = json.loads(raw)
-            if data.get("format") != CACHE_FORMAT:
+            if data.get("format") == CACHE_FORMAT:
+                if self._token is None:
+                    raise ValueError("it is sealed, and this client has no token")
+                header = _header(data["revision"], data["saved_at"], self.path.name)
+                documents = json.loads(open_sealed(self._token, data["sealed"], header))
+            elif data.get("format") == CLEAR_FORMAT:
+                documents = data["documents"]
+            else:
                 raise ValueError(f"unknown format {data.get('format')!r}")
             return CachedState(
                 revision=int(data["revision"]),
                 through={str(k): int(v) for k, v in data["through"].items()},
-                documents=tuple(Document.from_wire(d) for d in data["documents"]),
+                documents=tuple(Document.from_wire(d) for d in documents),
                 saved_at=float(data["saved_at"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -84,13 +101,17 @@ class SnapshotCache:
 
     def save(self, state: CachedState) -> bool:
         """Write `state` atomically unless the file holds a newer revision; True if written."""
+        if self._token is None:
+            raise OSError("no token to seal the cache with: it is not written")
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        documents = json.dumps([d.to_wire() for d in state.documents]).encode()
+        header = _header(state.revision, state.saved_at, self.path.name)
         body: dict[str, Any] = {
             "format": CACHE_FORMAT,
             "revision": state.revision,
             "saved_at": state.saved_at,
             "through": dict(state.through),
-            "documents": [d.to_wire() for d in state.documents],
+            "sealed": seal(self._token, documents, header),
         }
         data = json.dumps(body, separators=(",", ":")).encode()
         with io_lock(), self._locked():
@@ -131,6 +152,11 @@ class SnapshotCache:
             yield
         finally:
             os.close(fd)
+
+
+def _header(revision: int, saved_at: float, file_name: str) -> bytes:
+    """What a sealed file's documents are bound to: its revision, time and name."""
+    return f"{revision}|{saved_at!r}|{file_name}".encode()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -91,7 +91,15 @@ class ConfigClient:
                 PollingSource(http, urls, names, resolved_token, options),
             )
 
-        self._setup(names, options, sources, cache_dir, needs_http=True, transport=transport)
+        self._setup(
+            names,
+            options,
+            sources,
+            cache_dir,
+            needs_http=True,
+            transport=transport,
+            cache_token=resolved_token,
+        )
         self._description = f"{', '.join(urls)} {list(names)}"
 
     @classmethod
@@ -145,11 +153,14 @@ class ConfigClient:
         *,
         needs_http: bool,
         transport: httpx.AsyncBaseTransport | None = None,
+        cache_token: str | None = None,
     ) -> None:
         self._namespaces = namespaces
         self._options = options
         self._sources = sources
-        self._cache = SnapshotCache(cache_dir, namespaces) if cache_dir is not None else None
+        self._cache = (
+            SnapshotCache(cache_dir, namespaces, cache_token) if cache_dir is not None else None
+        )
         self._needs_http = needs_http
         self._transport = transport
         self._state = ConfigState(namespaces)

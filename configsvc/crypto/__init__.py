@@ -1,0 +1,1 @@
+"""Secrets at rest: the service's keyring, and sealing a spec's secret fields with it."""
