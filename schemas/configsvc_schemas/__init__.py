@@ -7,7 +7,17 @@ with `extra="forbid"`, so a typo is refused.
 
 from configsvc_schemas._base import MASK, SECRET_MARK, KindModel
 from configsvc_schemas.auth_keys import AuthKey, AuthKeys, KeyState
-from configsvc_schemas.model_endpoints import Endpoint, ModelEndpoints, Retry, Timeout
+from configsvc_schemas.model_endpoints import (
+    Adaptive,
+    Breaker,
+    Endpoint,
+    ModelEndpoints,
+    Retry,
+    Task,
+    TaskRetry,
+    TaskTimeout,
+    Timeout,
+)
 from configsvc_schemas.rate_limits import Limit, RateLimits
 
 BUILTIN_KINDS: dict[str, type[KindModel]] = {
@@ -21,8 +31,10 @@ __all__ = [
     "BUILTIN_KINDS",
     "MASK",
     "SECRET_MARK",
+    "Adaptive",
     "AuthKey",
     "AuthKeys",
+    "Breaker",
     "Endpoint",
     "KeyState",
     "KindModel",
@@ -30,5 +42,8 @@ __all__ = [
     "ModelEndpoints",
     "RateLimits",
     "Retry",
+    "Task",
+    "TaskRetry",
+    "TaskTimeout",
     "Timeout",
 ]
