@@ -205,8 +205,7 @@ class ModelEndpoints(KindModel):
                 if retry.backoff_max < retry.backoff_initial:
                     raise field_error(
                         ("tasks", task_name, "retry", "backoff_max"),
-                        "with an endpoint's retry settings, backoff_max must be >= "
-                        "backoff_initial",
+                        "with an endpoint's retry settings, backoff_max must be >= backoff_initial",
                         retry.backoff_max,
                     )
         return self

@@ -25,7 +25,8 @@ import logging
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 from configsvc_schemas import Retry
@@ -67,8 +68,7 @@ Build = Callable[[Target, dict[str, float | None]], httpx.Request]
 """Builds the request of one try for an endpoint, given httpx's timeout extension."""
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     """What one call asks for, fixed at its start."""
 
     build: Build
@@ -89,15 +89,17 @@ class Deadline:
     seconds: float
 
 
-@dataclass(slots=True)
 class _Progress:
     """What a call has done so far."""
 
-    tries: int = 0
-    failures: list[str] = field(default_factory=list)
-    last: httpx.Response | Exception | None = None
-    skipped: dict[str, float] = field(default_factory=dict)
-    deadline_note: str | None = None
+    __slots__ = ("deadline_note", "failures", "last", "skipped", "tries")
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.failures: list[str] = []
+        self.last: httpx.Response | Exception | None = None
+        self.skipped: dict[str, float] = {}
+        self.deadline_note: str | None = None
 
 
 def failure_cause(exc: Exception) -> str:
@@ -312,7 +314,9 @@ class Dispatcher:
         )
         return response
 
-    def _finish(self, response: httpx.Response, target: Target, progress: _Progress) -> httpx.Response:
+    def _finish(
+        self, response: httpx.Response, target: Target, progress: _Progress
+    ) -> httpx.Response:
         extensions = response.extensions
         if not isinstance(extensions, dict):
             extensions = response.extensions = dict(extensions)
@@ -356,4 +360,3 @@ def _read_wait(exc: Exception) -> bool:
     if isinstance(exc, LiveTimeout):
         return exc.limit == "first_token"
     return isinstance(exc, httpx.ReadTimeout)
-

@@ -85,8 +85,12 @@ class LiveHTTPClient:
             clock=clock,
             rewrite_model=False,
         )
+        # timeout=None: the document's timeouts apply (a client-wide one would narrow them).
         self._client = httpx.AsyncClient(
-            base_url=PLACEHOLDER_URL, headers=headers, timeout=None, transport=self.transport
+            base_url=PLACEHOLDER_URL,
+            headers=headers,
+            timeout=None,  # noqa: S113
+            transport=self.transport,
         )
         self._endpoint = endpoint
 

@@ -60,9 +60,7 @@ class LiveMetrics:
         failures = CounterMetricFamily(
             f"{p}_failures", "Failed tries by cause", labels=[*labels, "cause"]
         )
-        skipped = CounterMetricFamily(
-            f"{p}_skipped", "Tries not sent: breaker open", labels=labels
-        )
+        skipped = CounterMetricFamily(f"{p}_skipped", "Tries not sent: breaker open", labels=labels)
         breaker = GaugeMetricFamily(
             f"{p}_breaker_state", "0 closed, 1 half-open, 2 open", labels=labels
         )
@@ -88,7 +86,11 @@ class LiveMetrics:
                 if status.breaker is not None:
                     breaker.add_metric(at, BREAKER_VALUES[status.breaker])
                 summary = status.latency
-                for quantile, value in (("0.5", summary.p50), ("0.9", summary.p90), ("0.99", summary.p99)):
+                for quantile, value in (
+                    ("0.5", summary.p50),
+                    ("0.9", summary.p90),
+                    ("0.99", summary.p99),
+                ):
                     if value is not None:
                         latency.add_metric([*at, quantile], value)
                 for kind in TIMEOUT_FIELDS:

@@ -25,7 +25,6 @@ PLACEHOLDER_BASE_URL = "http://configsvc.invalid"
 """The base URL the SDK is given: the transport replaces it with an endpoint's."""
 
 
-
 def _openai() -> Any:
     try:
         import openai
@@ -67,10 +66,12 @@ def openai_async_client(
     document's timeouts apply; `timeout=` per call narrows them) unless given in
     `kwargs`, which go to `AsyncOpenAI`. Pass a `LiveTransport` to choose its options.
     """
-    live = models if isinstance(models, LiveTransport) else LiveTransport(
-        models, endpoint, base_path=base_path
+    live = (
+        models
+        if isinstance(models, LiveTransport)
+        else LiveTransport(models, endpoint, base_path=base_path)
     )
-    http_client = httpx.AsyncClient(transport=live, timeout=None)
+    http_client = httpx.AsyncClient(transport=live, timeout=None)  # noqa: S113 - the document's
     client: openai.AsyncOpenAI = _openai().AsyncOpenAI(
         http_client=http_client, **_options(base_path, kwargs)
     )
@@ -86,9 +87,11 @@ def openai_client(
 ) -> openai.OpenAI:
     """An `openai.OpenAI` (sync) routed by `LiveSyncTransport(models, endpoint)`; as
     `openai_async_client` otherwise."""
-    live = models if isinstance(models, LiveSyncTransport) else LiveSyncTransport(
-        models, endpoint, base_path=base_path
+    live = (
+        models
+        if isinstance(models, LiveSyncTransport)
+        else LiveSyncTransport(models, endpoint, base_path=base_path)
     )
-    http_client = httpx.Client(transport=live, timeout=None)
+    http_client = httpx.Client(transport=live, timeout=None)  # noqa: S113 - the document's
     client: openai.OpenAI = _openai().OpenAI(http_client=http_client, **_options(base_path, kwargs))
     return client

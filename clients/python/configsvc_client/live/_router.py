@@ -9,10 +9,11 @@ running keep the snapshot they started with.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from configsvc_schemas import Endpoint, ModelEndpoints, Retry, Timeout
@@ -107,7 +108,7 @@ class Snapshot:
     health of each endpoint, the weighted pickers. Calls hold on to the one they began with.
     """
 
-    __slots__ = ("base_urls", "document", "health", "pickers", "_settings")
+    __slots__ = ("_settings", "base_urls", "document", "health", "pickers")
 
     def __init__(
         self,
@@ -210,17 +211,21 @@ class LiveRouter:
         return self._expand(snapshot, names, commit=True)
 
     def _expand(self, snapshot: Snapshot, names: list[str], *, commit: bool) -> Iterator[Target]:
-        document = snapshot.document
+        document, health = snapshot.document, snapshot.health
         seen: set[str] = set()
+        now = self.monotonic()
+
+        def eligible(member: str) -> bool:
+            return health[member].available(now)
+
         for name in names:
             picker = snapshot.pickers.get(name)
             if picker is None:
-                members: list[str] = [name]
+                members: Iterable[str] = (name,)
             else:
-                now = self.monotonic()
                 with self.lock:
-                    chosen = picker.pick(lambda m: snapshot.health[m].available(now), commit=commit)
-                members = [chosen, *picker.rest(chosen)] if chosen else picker.rest("")
+                    chosen = picker.pick(eligible, commit=commit)
+                members = itertools.chain((chosen,) if chosen else (), picker.rest(chosen))
             for member in members:
                 if member not in seen:
                     seen.add(member)
@@ -251,7 +256,9 @@ class LiveRouter:
             health.skipped += 1
             return False
 
-    def adaptive_read(self, health: Health, endpoint: Endpoint, key: tuple[str | None, bool]) -> float | None:
+    def adaptive_read(
+        self, health: Health, endpoint: Endpoint, key: tuple[str | None, bool]
+    ) -> float | None:
         """The read timeout learnt for `key` (task, streamed), or None (not enabled, or
         not enough samples yet)."""
         if endpoint.adaptive is None:

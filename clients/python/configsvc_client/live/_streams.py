@@ -23,7 +23,8 @@ EVENT_STREAM = "text/event-stream"
 
 def is_event_stream(response: httpx.Response) -> bool:
     """Whether the answer is Server-Sent Events (a stream, whatever the request said)."""
-    return response.headers.get("content-type", "").startswith(EVENT_STREAM)
+    kind: str = response.headers.get("content-type", "")
+    return kind.startswith(EVENT_STREAM)
 
 
 def short_url(request: httpx.Request) -> str:

@@ -4,7 +4,7 @@ call's deadline."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from configsvc_schemas import Timeout
 
@@ -34,8 +34,7 @@ def _narrow(mine: float, theirs: float | None) -> float:
     return mine if theirs is None or theirs >= mine else theirs
 
 
-@dataclass(frozen=True, slots=True)
-class TryLimits:
+class TryLimits(NamedTuple):
     """The limits of one try, in seconds.
 
     `connect`/`read`/`write`/`pool` go to httpx. For a streamed answer, `first_byte`

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import random as _random
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,13 @@ from configsvc_client.live._router import LiveRouter, Target
 from configsvc_client.live._status import RouterStatus
 from configsvc_client.live._timeouts import CLIENT_DEFAULT_TIMEOUTS, caller_timeouts
 from configsvc_client.live._types import LiveValue
+from configsvc_client.live._upstream import (
+    HOP_HEADERS,
+    ModelSwap,
+    Urls,
+    encode_json,
+    strip_prefix,
+)
 
 log = logging.getLogger("configsvc_client.live")
 
@@ -48,13 +56,16 @@ STREAM_EXTENSION = "configsvc_stream"
 RETRY_COUNT_HEADER = "x-stainless-retry-count"
 """Sent by the openai SDK (and other Stainless SDKs): its own retry number."""
 
-PLACEHOLDER_API_KEY = "configsvc-routes-this"  # noqa: S105 - not a secret
+PLACEHOLDER_API_KEY = "configsvc-routes-this"
 """The key given to SDKs that want one (`openai_client`): never sent upstream."""
 
 SHOULD_RETRY_HEADER = "x-should-retry"
 """Answer header the openai SDK obeys: `false` stops its own retries of an error."""
 
-_DROPPED = frozenset({b"host", b"content-length", b"transfer-encoding", TASK_HEADER.encode()})
+_TASK = TASK_HEADER.encode()
+_RETRY_COUNT = RETRY_COUNT_HEADER.encode()
+_DROPPED = HOP_HEADERS | {_TASK}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _OWN_EXTENSIONS = frozenset({"timeout", TASK_EXTENSION, BODY_EXTENSION, STREAM_EXTENSION})
 _JSON = b"application/json"
 _PLACEHOLDER_AUTH = f"Bearer {PLACEHOLDER_API_KEY}".encode()
@@ -67,9 +78,8 @@ def as_router(models: Models) -> LiveRouter:
     return models if isinstance(models, LiveRouter) else LiveRouter(models)
 
 
-def encode_json(value: Any) -> bytes:
-    """JSON as httpx sends it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+def _is_json(content_type: bytes | None) -> bool:
+    return content_type is None or content_type.startswith(_JSON) or b"+json" in content_type
 
 
 class LiveTransport(httpx.AsyncBaseTransport):
@@ -123,8 +133,11 @@ class LiveTransport(httpx.AsyncBaseTransport):
         self._client_defaults = client_defaults
         self._rewrite_model = rewrite_model
         self._pools = Pools(self._new_pool)
-        self._dispatcher = Dispatcher(self.router, self._pools, sleep=sleep, random=random, clock=clock)
-        self._bases: dict[str, str] = {}
+        self._dispatcher = Dispatcher(
+            self.router, self._pools, sleep=sleep, random=random, clock=clock
+        )
+        self._urls = Urls()
+        self._patterns: dict[str, re.Pattern[bytes]] = {}
         self._warned: set[str] = set()
         self._closed = False
 
@@ -142,9 +155,20 @@ class LiveTransport(httpx.AsyncBaseTransport):
             raise RuntimeError("the LiveTransport is closed")
         content = await request.aread()
         extensions = request.extensions
-        headers = request.headers
-        task = extensions.get(TASK_EXTENSION) or headers.get(TASK_HEADER)
-        retries = headers.get(RETRY_COUNT_HEADER)
+        task: str | None = extensions.get(TASK_EXTENSION)
+        retries = content_type = None
+        forwarded: list[tuple[bytes, bytes]] = []
+        for raw_key, value in request.headers.raw:  # one pass: this runs on every call
+            key = raw_key.lower()
+            if key in _DROPPED:
+                if key == _TASK and task is None:
+                    task = value.decode("latin-1")
+            elif value != _PLACEHOLDER_AUTH:
+                forwarded.append((raw_key, value))
+                if key == _RETRY_COUNT:
+                    retries = value.decode("latin-1")
+                elif key == b"content-type":
+                    content_type = value
         if retries is not None and retries != "0":
             self._warn_once(
                 "sdk-retries",
@@ -155,7 +179,7 @@ class LiveTransport(httpx.AsyncBaseTransport):
             )
         body_fn = extensions.get(BODY_EXTENSION)
         parsed: Any = None
-        if body_fn is None and content and self._is_json(headers):
+        if body_fn is None and content and _is_json(content_type):
             try:
                 parsed = json.loads(content)
             except ValueError:
@@ -163,7 +187,7 @@ class LiveTransport(httpx.AsyncBaseTransport):
         streamed = extensions.get(STREAM_EXTENSION)
         if streamed is None:
             streamed = isinstance(parsed, dict) and parsed.get("stream") is True
-        build = self._builder(request, content, parsed, body_fn)
+        build = self._builder(request, forwarded, content, parsed, body_fn)
         call = Call(
             build=build,
             streamed=bool(streamed),
@@ -190,45 +214,30 @@ class LiveTransport(httpx.AsyncBaseTransport):
     def _builder(
         self,
         request: httpx.Request,
+        headers: list[tuple[bytes, bytes]],
         content: bytes,
         parsed: Any,
         body_fn: Callable[[Endpoint], Any] | None,
     ) -> Callable[[Target, dict[str, float | None]], httpx.Request]:
-        raw = request.url.raw_path
-        prefix = self.base_path
-        if prefix and raw.startswith(prefix) and raw[len(prefix) : len(prefix) + 1] in (b"", b"/", b"?"):
-            raw = raw[len(prefix) :]
-        rest = raw.decode("ascii")
-        if not rest.startswith(("/", "?")):
-            rest = "/" + rest
+        rest = strip_prefix(request.url.raw_path, self.base_path)
         method = request.method
-        headers = [
-            (k, v)
-            for k, v in request.headers.raw
-            if k.lower() not in _DROPPED and v != _PLACEHOLDER_AUTH
-        ]
+        if body_fn is not None and all(k.lower() != b"content-type" for k, _ in headers):
+            headers.append((b"Content-Type", _JSON))
         extensions = {k: v for k, v in request.extensions.items() if k not in _OWN_EXTENSIONS}
-        rewrite = (
-            self._rewrite_model and isinstance(parsed, dict) and isinstance(parsed.get("model"), str)
-        )
-        bodies: dict[str, bytes] = {}
-
-        def body(endpoint: Endpoint) -> bytes:
-            if body_fn is not None:
-                value = body_fn(endpoint)
-                return b"" if value is None else encode_json(value)
-            if not rewrite or parsed["model"] == endpoint.model:
-                return content
-            found = bodies.get(endpoint.model)
-            if found is None:
-                found = bodies[endpoint.model] = encode_json({**parsed, "model": endpoint.model})
-            return found
-
-        json_header = body_fn is not None and not any(k.lower() == b"content-type" for k, _ in headers)
+        swap: ModelSwap | None = None
+        if (
+            self._rewrite_model
+            and isinstance(parsed, dict)
+            and isinstance(parsed.get("model"), str)
+        ):
+            swap = ModelSwap(content, parsed, self._patterns)
+        sized = bool(content) or body_fn is not None or method in _BODY_METHODS
+        urls = self._urls
 
         def build(target: Target, timeout: dict[str, float | None]) -> httpx.Request:
             endpoint = target.endpoint
-            sent = headers
+            url, host = urls.get(endpoint.base_url, rest)
+            sent = [(b"Host", host), *headers]
             key = endpoint.api_key
             if key == MASK:
                 self._warn_once(
@@ -238,30 +247,24 @@ class LiveTransport(httpx.AsyncBaseTransport):
                     target.name,
                 )
             elif key:
-                sent = [(k, v) for k, v in headers if k.lower() != b"authorization"]
+                sent = [(k, v) for k, v in sent if k.lower() != b"authorization"]
                 sent.append((b"Authorization", f"Bearer {key}".encode()))
-            if json_header:
-                sent = [*sent, (b"Content-Type", _JSON)]
+            if body_fn is not None:
+                value = body_fn(endpoint)
+                body = b"" if value is None else encode_json(value)
+            else:
+                body = content if swap is None else swap.body(endpoint.model)
+            if sized:
+                sent.append((b"Content-Length", str(len(body)).encode()))
             return httpx.Request(
                 method,
-                self._base(endpoint) + rest,
+                url,
                 headers=sent,
-                content=body(endpoint),
+                stream=httpx.ByteStream(body),
                 extensions={**extensions, "timeout": timeout},
             )
 
         return build
-
-    def _base(self, endpoint: Endpoint) -> str:
-        base = self._bases.get(endpoint.base_url)
-        if base is None:
-            base = self._bases[endpoint.base_url] = endpoint.base_url.rstrip("/")
-        return base
-
-    @staticmethod
-    def _is_json(headers: httpx.Headers) -> bool:
-        kind = headers.get("content-type")
-        return kind is None or kind.startswith("application/json") or "+json" in kind
 
     def _new_pool(self, base_url: str) -> httpx.AsyncBaseTransport:
         if self._inner is not None:
@@ -269,7 +272,9 @@ class LiveTransport(httpx.AsyncBaseTransport):
         if self._ssl is None:
             # Built once, on first use: building one per pool would block the loop each time.
             verify = self._verify
-            self._ssl = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+            self._ssl = (
+                verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+            )
         return httpx.AsyncHTTPTransport(verify=self._ssl, limits=self._limits)
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:

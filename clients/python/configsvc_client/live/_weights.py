@@ -1,48 +1,54 @@
-"""Smooth weighted round robin (as nginx does): over any run of calls each member gets
-its share of the total weight, interleaved rather than in bursts."""
+"""Weighted picks that honour the weights across calls, smoothly (stride scheduling, the
+heap form of nginx's smooth weighted round robin): over any run of calls each member gets
+its share of the total weight, interleaved rather than in bursts, in O(log n) a pick."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import heapq
+from collections.abc import Callable, Iterator, Mapping
 
 
 class WeightedPicker:
     """Picks members of one group in proportion to their weights.
 
-    Each pick adds every eligible member's weight to its running score, takes the highest
-    and subtracts the eligible total from it. Members that are not eligible (an open
-    breaker) neither gain nor lose, so the others share their calls meanwhile.
+    Each member advances by 1/weight each time it is picked; the member furthest behind
+    goes next (ties in document order). A member that is not eligible (an open breaker)
+    is passed over and then brought level with the one picked, so it gets no burst of
+    catch-up calls when it comes back.
     """
 
-    __slots__ = ("_order", "_scores", "weights")
+    __slots__ = ("_by_weight", "_heap", "_stride", "weights")
 
     def __init__(self, weights: Mapping[str, float]) -> None:
         self.weights = dict(weights)
-        self._order = tuple(self.weights)
-        self._scores = dict.fromkeys(self._order, 0.0)
+        self._stride = {name: 1.0 / weight for name, weight in self.weights.items()}
+        self._heap = [
+            (stride, index, name) for index, (name, stride) in enumerate(self._stride.items())
+        ]
+        heapq.heapify(self._heap)
+        order = {name: index for index, name in enumerate(self.weights)}
+        self._by_weight = sorted(self.weights, key=lambda name: (-self.weights[name], order[name]))
 
-    def pick(self, eligible: Callable[[str], bool] | None = None, *, commit: bool = True) -> str | None:
-        """The next member (None when no member is eligible); `commit=False` only peeks."""
-        best: str | None = None
-        best_score = 0.0
-        total = 0.0
-        scores = self._scores
-        for name in self._order:
-            if eligible is not None and not eligible(name):
-                continue
-            weight = self.weights[name]
-            total += weight
-            score = scores[name] + weight
-            if best is None or score > best_score:
-                best, best_score = name, score
-        if best is not None and commit:
-            for name in self._order:
-                if eligible is None or eligible(name):
-                    scores[name] += self.weights[name]
-            scores[best] -= total
-        return best
+    def pick(
+        self, eligible: Callable[[str], bool] | None = None, *, commit: bool = True
+    ) -> str | None:
+        """The next member (None when none is eligible); `commit=False` only peeks."""
+        heap = self._heap
+        passed: list[tuple[float, int, str]] = []
+        chosen: tuple[float, int, str] | None = None
+        while heap:
+            if eligible is None or eligible(heap[0][2]):
+                chosen = heap[0]
+                break
+            passed.append(heapq.heappop(heap))
+        if chosen is not None and commit:
+            at, index, name = chosen
+            heapq.heapreplace(heap, (at + self._stride[name], index, name))
+            passed = [(max(p, at), i, n) for p, i, n in passed]
+        for entry in passed:
+            heapq.heappush(heap, entry)
+        return chosen[2] if chosen is not None else None
 
-    def rest(self, first: str) -> list[str]:
+    def rest(self, first: str | None) -> Iterator[str]:
         """The other members, heaviest first (ties in document order): the failover order."""
-        others = [name for name in self._order if name != first]
-        return sorted(others, key=lambda name: -self.weights[name])
+        return (name for name in self._by_weight if name != first)

@@ -1,0 +1,217 @@
+"""Per-call overhead of `LiveTransport` (and `LiveHTTPClient`) over a plain
+`httpx.AsyncClient`, against a minimal local upstream, in one process.
+
+    .venv/bin/python bench/transport_overhead.py [--calls 2000] [--rounds 7]
+
+The upstream runs in its own process: an asyncio server that answers every request on a
+kept-alive connection with the same small chat completion (the least an upstream can
+do, so that the client's work dominates). Calls are sequential (one in flight). Each
+round runs a block of calls of every variant in turn (so that all see the same load);
+the figures are the median over rounds of the mean time per call, wall and CPU (this
+process's). Variants:
+
+- `httpx`: `httpx.AsyncClient(base_url=upstream).post("/v1/chat/completions", json=body)`;
+- `LiveTransport`: the same call through `httpx.AsyncClient(transport=LiveTransport(doc))`
+  to a placeholder URL, with documents of 1, 100 and 1,000 endpoints (one group of all
+  of them, weighted, for the larger ones): routing work must not grow with them;
+- `LiveHTTPClient`: `http.post("/chat/completions", json=body)`.
+Figures are given as the difference from the baseline and as its ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT / "schemas", ROOT / "clients" / "python"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import httpx  # noqa: E402
+from configsvc_client.live import LiveHTTPClient, LiveTransport  # noqa: E402
+from configsvc_schemas import ModelEndpoints  # noqa: E402
+
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+).encode()
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    + str(len(ANSWER)).encode()
+    + b"\r\n\r\n"
+    + ANSWER
+)
+BODY = {
+    "model": "placeholder",
+    "messages": [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "Say hi."},
+    ],
+    "max_tokens": 16,
+}
+ENDPOINT_COUNTS = (1, 100, 1000)
+WARMUP_CALLS = 200
+
+
+class _Upstream(asyncio.Protocol):
+    """Answers each request (head and Content-Length body) with RESPONSE."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].lower()
+            length = 0
+            marker = head.find(b"content-length:")
+            if marker >= 0:
+                length = int(head[marker + 15 :].split(b"\r\n", 1)[0])
+            end = head_end + 4 + length
+            if len(self.buffer) < end:
+                return
+            self.buffer = self.buffer[end:]
+            self.transport.write(RESPONSE)
+
+
+def serve(port: int) -> None:
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_Upstream, "127.0.0.1", port)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def document(base_url: str, endpoints: int) -> ModelEndpoints:
+    names = [f"e{i}" for i in range(endpoints)]
+    spec: dict[str, Any] = {
+        "endpoints": {
+            name: {"base_url": base_url, "model": "m", "timeout": {"read": 30}} for name in names
+        },
+        "fallbacks": names[1:4],
+    }
+    if endpoints == 1:
+        spec["default"] = names[0]
+    else:
+        spec["groups"] = {"all": {name: 1 + i % 3 for i, name in enumerate(names)}}
+        spec["default"] = "all"
+    return ModelEndpoints.model_validate(spec)
+
+
+Variant = Callable[[], Awaitable[httpx.Response]]
+
+
+async def measure(variants: dict[str, Variant], calls: int, rounds: int) -> dict[str, Any]:
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for call in variants.values():
+        for _ in range(WARMUP_CALLS):
+            (await call()).raise_for_status()
+    for _ in range(rounds):
+        for name, call in variants.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                response = await call()
+                assert response.status_code == 200
+            wall[name].append((time.perf_counter() - w0) / calls * 1e6)
+            cpu[name].append((time.process_time() - c0) / calls * 1e6)
+    return {
+        name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in variants
+    }
+
+
+async def bench(upstream: str, calls: int, rounds: int) -> dict[str, Any]:
+    base_url = f"{upstream}/v1"
+    plain = httpx.AsyncClient(base_url=base_url, timeout=30)
+    clients: list[httpx.AsyncClient] = [plain]
+    variants: dict[str, Variant] = {
+        "httpx": lambda: plain.post("/chat/completions", json=BODY),
+    }
+    for count in ENDPOINT_COUNTS:
+        live = httpx.AsyncClient(
+            base_url="http://configsvc.invalid/v1",
+            transport=LiveTransport(document(base_url, count)),
+            timeout=None,
+        )
+        clients.append(live)
+        variants[f"LiveTransport, {count} endpoints"] = (
+            lambda client=live: client.post("/chat/completions", json=BODY)
+        )
+    http = LiveHTTPClient(document(base_url, 1))
+    variants["LiveHTTPClient, 1 endpoint"] = lambda: http.post("/chat/completions", json=BODY)
+    try:
+        return await measure(variants, calls, rounds)
+    finally:
+        for client in clients:
+            await client.aclose()
+        await http.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls per block")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    sys.path.insert(0, str(ROOT))
+    from configsvc.etcd_process import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        results = asyncio.run(bench(f"http://127.0.0.1:{port}", args.calls, args.rounds))
+    finally:
+        server.terminate()
+        server.wait()
+    base_wall, base_cpu = results["httpx"]
+    print(
+        f"{args.rounds} rounds x {args.calls} sequential calls per variant; Python "
+        f"{platform.python_version()}, httpx {httpx.__version__}, {os.cpu_count()} cores\n"
+    )
+    print("| variant | wall µs/call | vs httpx | CPU µs/call | vs httpx |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (wall, cpu) in results.items():
+        if name == "httpx":
+            print(f"| {name} (baseline) | {wall:.0f} | | {cpu:.0f} | |")
+        else:
+            print(
+                f"| {name} | {wall:.0f} | +{wall - base_wall:.0f} ({wall / base_wall:.2f}x) "
+                f"| {cpu:.0f} | +{cpu - base_cpu:.0f} ({cpu / base_cpu:.2f}x) |"
+            )
+
+
+if __name__ == "__main__":
+    main()
