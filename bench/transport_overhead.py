@@ -161,8 +161,8 @@ async def bench(upstream: str, calls: int, rounds: int) -> dict[str, Any]:
             timeout=None,
         )
         clients.append(live)
-        variants[f"LiveTransport, {count} endpoints"] = (
-            lambda client=live: client.post("/chat/completions", json=BODY)
+        variants[f"LiveTransport, {count} endpoints"] = lambda client=live: client.post(
+            "/chat/completions", json=BODY
         )
     http = LiveHTTPClient(document(base_url, 1))
     variants["LiveHTTPClient, 1 endpoint"] = lambda: http.post("/chat/completions", json=BODY)

@@ -183,11 +183,11 @@ async def test_the_sdks_own_retries_are_detected(
         assert (local.stats()["requests"], hosted.stats()["requests"]) == (1, 1)
         local.set(fail_next=0, latency=0.3)
         hosted.set(fail_next=0, latency=0.3)
-        with caplog.at_level(logging.WARNING, "configsvc_client.live"):
-            with pytest.raises(openai.APITimeoutError):
-                await llm.with_options(timeout=0.1).chat.completions.create(
-                    model="any", messages=HI
-                )
+        with (
+            caplog.at_level(logging.WARNING, "configsvc_client.live"),
+            pytest.raises(openai.APITimeoutError),
+        ):
+            await llm.with_options(timeout=0.1).chat.completions.create(model="any", messages=HI)
     assert sum("max_retries=0" in r.message for r in caplog.records) == 1
 
 

@@ -113,7 +113,7 @@ async def test_answer_that_turns_out_a_stream_gets_first_token_too() -> None:
 async def test_break_before_the_first_byte_moves_on() -> None:
     transport, seen = upstream(a=sse(broken=True))
     async with client(doc(), transport) as http:
-        response, body = await read_stream(http)
+        _, body = await read_stream(http)
     assert seen == ["a", "b"]
     assert body == b"data: from-b\n\n"
 
@@ -124,11 +124,13 @@ async def test_stall_after_the_first_byte_raises_and_says_how_much() -> None:
     router = LiveRouter(doc(idle=SHORT))
     live = LiveTransport(router, transport=transport)
     got: list[bytes] = []
-    async with httpx.AsyncClient(base_url="http://x.invalid/v1", transport=live) as http:
-        async with http.stream("POST", "/chat/completions", json=STREAM) as response:
-            with pytest.raises(LiveTimeout) as info:
-                async for chunk in response.aiter_raw():
-                    got.append(chunk)
+    async with (
+        httpx.AsyncClient(base_url="http://x.invalid/v1", transport=live) as http,
+        http.stream("POST", "/chat/completions", json=STREAM) as response,
+    ):
+        with pytest.raises(LiveTimeout) as info:
+            async for chunk in response.aiter_raw():
+                got.append(chunk)
     error = info.value
     assert got == [b"data: one\n\n", b"data: two\n\n"]  # nothing was withheld or dropped
     assert (error.limit, error.endpoint, error.chunks_received) == ("idle", "a", 2)
@@ -157,13 +159,15 @@ async def test_chunks_pass_through_as_they_arrive() -> None:
     transport, _ = upstream(
         a=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Gated())
     )
-    async with client(doc(), transport) as http:
-        async with http.stream("POST", "/chat/completions", json=STREAM) as response:
-            chunks = response.aiter_raw()
-            # The first chunk reaches the caller while the upstream holds back the second.
-            assert await anext(chunks) == b"data: first\n\n"
-            release.set()
-            assert await anext(chunks) == b"data: second\n\n"
+    async with (
+        client(doc(), transport) as http,
+        http.stream("POST", "/chat/completions", json=STREAM) as response,
+    ):
+        chunks = response.aiter_raw()
+        # The first chunk reaches the caller while the upstream holds back the second.
+        assert await anext(chunks) == b"data: first\n\n"
+        release.set()
+        assert await anext(chunks) == b"data: second\n\n"
 
 
 async def test_total_cuts_a_long_stream() -> None:
