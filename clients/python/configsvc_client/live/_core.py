@@ -24,7 +24,7 @@ import asyncio
 import logging
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -141,7 +141,8 @@ class Dispatcher:
         """One call: tries, retries and fallbacks; see the module's guarantees."""
         router = self.router
         snapshot = router.snapshot()
-        await self.pools.keep(snapshot.base_urls)
+        if self.pools.changed(snapshot.base_urls):
+            await self.pools.keep(snapshot.base_urls)
         progress = _Progress()
         deadline: Deadline | None = None
         first = True
@@ -265,36 +266,32 @@ class Dispatcher:
             left = deadline.at - started
             if wait is None or left < wait:
                 limit, seconds, wait = "total", deadline.seconds, left
-        stream: httpx.AsyncByteStream | None = None
+        exchange = _Exchange(pool.transport, request, meter, call.streamed)
         try:
-            async with asyncio.timeout(wait) as timer:
-                response = await pool.transport.handle_async_request(request)
-                assert isinstance(response.stream, httpx.AsyncByteStream)
-                stream = response.stream
-                streamed = response.status_code in SUCCESS and (
-                    call.streamed or is_event_stream(response)
-                )
-                if streamed and not call.streamed and (wait is None or limits.first_byte < wait):
-                    limit, seconds = "first_token", limits.first_byte
-                    until = limits.first_byte - (monotonic() - started)
-                    timer.reschedule(asyncio.get_running_loop().time() + until)
-                if streamed:
-                    iterator = stream.__aiter__()
-                    chunk = await first_chunk(iterator, meter)
-                else:
-                    body = await read_whole(stream, meter)
+            if wait is None:
+                await exchange.run(None, limits.first_byte, started, monotonic)
+            else:
+                async with asyncio.timeout(wait) as timer:
+                    await exchange.run(timer, limits.first_byte, started, monotonic)
         except TimeoutError:
-            if stream is not None:
-                await stream.aclose()
+            if exchange.stream is not None:
+                await exchange.stream.aclose()
+            if exchange.first_byte_limit:
+                limit, seconds = "first_token", limits.first_byte
             raise meter.timed_out(limit, seconds) from None
         except BaseException:
-            if stream is not None:
-                await stream.aclose()
+            if exchange.stream is not None:
+                await exchange.stream.aclose()
             raise
-        if not streamed:
-            await self.pools.release(pool)
-            response.stream = httpx.ByteStream(body)
+        response = exchange.response
+        assert response is not None
+        if exchange.body is not None:
+            if self.pools.done(pool):
+                await pool.transport.aclose()
+            response.stream = httpx.ByteStream(exchange.body)
             return response
+        stream, iterator, chunk = exchange.stream, exchange.iterator, exchange.first
+        assert stream is not None and iterator is not None
 
         endpoint, key = target.endpoint, (call.task, call.streamed)
 
@@ -360,3 +357,67 @@ def _read_wait(exc: Exception) -> bool:
     if isinstance(exc, LiveTimeout):
         return exc.limit == "first_token"
     return isinstance(exc, httpx.ReadTimeout)
+
+
+class _Exchange:
+    """One request and its answer up to what a try waits for: the whole body, or the
+    first chunk of a stream. Run under the try's time limit (`timer`, when it has one)."""
+
+    __slots__ = (
+        "body",
+        "first",
+        "first_byte_limit",
+        "iterator",
+        "meter",
+        "request",
+        "response",
+        "stream",
+        "streamed",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        meter: BodyMeter,
+        streamed: bool,
+    ) -> None:
+        self.transport = transport
+        self.request = request
+        self.meter = meter
+        self.streamed = streamed
+        self.response: httpx.Response | None = None
+        self.stream: httpx.AsyncByteStream | None = None
+        self.iterator: AsyncIterator[bytes] | None = None
+        self.first: bytes | None = None
+        self.body: bytes | None = None
+        self.first_byte_limit = False
+
+    async def run(
+        self,
+        timer: asyncio.Timeout | None,
+        first_byte: float,
+        started: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        response = self.response = await self.transport.handle_async_request(self.request)
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self.stream = stream
+        success = response.status_code in SUCCESS
+        if not (success and (self.streamed or is_event_stream(response))):
+            self.body = await read_whole(stream, self.meter)
+            return
+        if not self.streamed:
+            # Only the answer says it is a stream: its first byte has `first_token` too.
+            until = first_byte - (monotonic() - started)
+            ends = timer.when() if timer is not None else None
+            if ends is None or asyncio.get_running_loop().time() + until < ends:
+                self.first_byte_limit = True
+                self.iterator = stream.__aiter__()
+                async with asyncio.timeout(until):
+                    self.first = await first_chunk(self.iterator, self.meter)
+                return
+        self.iterator = stream.__aiter__()
+        self.first = await first_chunk(self.iterator, self.meter)

@@ -40,16 +40,24 @@ class Pools:
         return pool
 
     async def release(self, pool: Pool) -> None:
+        if self.done(pool):
+            await pool.transport.aclose()
+
+    def done(self, pool: Pool) -> bool:
+        """A call stops using `pool`: True when the caller must now close its transport
+        (a retired pool's last call), so that the common case costs no await."""
         pool.in_flight -= 1
         if pool.retired and pool.in_flight == 0 and not pool.closed:
             pool.closed = True
-            await pool.transport.aclose()
+            return True
+        return False
+
+    def changed(self, wanted: frozenset[str]) -> bool:
+        """Whether `wanted` differs from the set `keep` was last given."""
+        return wanted is not self._wanted
 
     async def keep(self, wanted: frozenset[str]) -> None:
-        """Retire the pools of base URLs not in `wanted` (cheap when `wanted` is the
-        same set as last time)."""
-        if wanted is self._wanted:
-            return
+        """Retire the pools of base URLs not in `wanted`."""
         self._wanted = wanted
         for base_url in [url for url in self._pools if url not in wanted]:
             pool = self._pools.pop(base_url)
