@@ -166,11 +166,11 @@ def merged_timeout(timeout: Timeout, task: TaskTimeout) -> Timeout:
 
 
 class ModelEndpoints(KindModel):
-    """The endpoints a service may call, the default one and the fallbacks in order.
+    """The endpoints a service may call, the default one and the fallbacks in order."""
 
-    `default` and `fallbacks` name endpoints or groups; a group spreads calls over its
-    endpoints by weight. Names are unique across endpoints and groups.
-    """
+    # (The docstring above is the kind's description in `configsvc schemas`: one line.)
+    # `default` and `fallbacks` name endpoints or groups; a group spreads calls over its
+    # endpoints by weight; names are unique across endpoints and groups.
 
     default: str = Field(description="the endpoint or group used by default")
     fallbacks: list[str] = Field(
