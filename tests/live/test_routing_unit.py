@@ -499,3 +499,38 @@ async def test_status_is_plain_and_secret_free(upstream: Upstream, clock: FakeCl
     assert a.latency.p50 == pytest.approx(0.5) and a.latency.count == 3
     assert a.timeout.read == 60
     assert "sk-very-secret" not in repr(status)
+
+
+async def test_prometheus_metrics_read_the_status_at_scrape_time(
+    upstream: Upstream, clock: FakeClock
+) -> None:
+    from configsvc_client.live import LiveMetrics
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    doc = models(
+        default="a",
+        fallbacks=["b"],
+        endpoints={
+            "a": endpoint("a.test", breaker=BREAKER, api_key="sk-hidden"),
+            "b": endpoint("b.test", timeout={"read": 7, "total": 20}),
+        },
+    )
+    router = LiveRouter(doc, monotonic=clock)
+    registry = CollectorRegistry()
+    LiveMetrics(registry).add(router, "chat")
+    upstream.latency["b.test"] = 0.25
+    upstream.script("a.test", 503, 503)
+    async with client(router, upstream, clock) as http:
+        for _ in range(3):
+            await http.post("/x", json=CHAT)
+    text = generate_latest(registry).decode()
+    lines = set(text.splitlines())
+    assert 'configsvc_live_tries_total{endpoint="a",router="chat"} 2.0' in lines
+    assert (
+        'configsvc_live_failures_total{cause="status_503",endpoint="a",router="chat"} 2.0' in lines
+    )
+    assert 'configsvc_live_skipped_total{endpoint="a",router="chat"} 1.0' in lines
+    assert 'configsvc_live_breaker_state{endpoint="a",router="chat"} 2.0' in lines
+    assert 'configsvc_live_latency_seconds{endpoint="b",quantile="0.5",router="chat"} 0.25' in lines
+    assert 'configsvc_live_timeout_seconds{endpoint="b",kind="total",router="chat"} 20.0' in lines
+    assert "sk-hidden" not in text
