@@ -24,7 +24,7 @@ import asyncio
 import logging
 import random as _random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,13 +35,7 @@ from configsvc_client.live._errors import CircuitOpen, LiveTimeout, StreamInterr
 from configsvc_client.live._pools import Pool, Pools
 from configsvc_client.live._retry import backoff_bound, is_retryable_status, parse_retry_after
 from configsvc_client.live._router import Health, LiveRouter, Settings, Target
-from configsvc_client.live._streams import (
-    BodyMeter,
-    RelayStream,
-    first_chunk,
-    is_event_stream,
-    read_whole,
-)
+from configsvc_client.live._streams import SUCCESS, BodyMeter, Exchange, RelayStream
 from configsvc_client.live._timeouts import TryLimits, try_limits, wait_needed
 
 log = logging.getLogger("configsvc_client.live")
@@ -60,8 +54,6 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 """Transport errors worth another try: timeouts, refused or reset connections, a peer
 that closed before answering, a body that broke off before it reached the caller."""
-
-SUCCESS = range(200, 300)
 
 Sleep = Callable[[float], Awaitable[None]]
 Build = Callable[[Target, dict[str, float | None]], httpx.Request]
@@ -266,7 +258,7 @@ class Dispatcher:
             left = deadline.at - started
             if wait is None or left < wait:
                 limit, seconds, wait = "total", deadline.seconds, left
-        exchange = _Exchange(pool.transport, request, meter, call.streamed)
+        exchange = Exchange(pool.transport, request, meter, call.streamed)
         try:
             if wait is None:
                 await exchange.run(None, limits.first_byte, started, monotonic)
@@ -357,67 +349,3 @@ def _read_wait(exc: Exception) -> bool:
     if isinstance(exc, LiveTimeout):
         return exc.limit == "first_token"
     return isinstance(exc, httpx.ReadTimeout)
-
-
-class _Exchange:
-    """One request and its answer up to what a try waits for: the whole body, or the
-    first chunk of a stream. Run under the try's time limit (`timer`, when it has one)."""
-
-    __slots__ = (
-        "body",
-        "first",
-        "first_byte_limit",
-        "iterator",
-        "meter",
-        "request",
-        "response",
-        "stream",
-        "streamed",
-        "transport",
-    )
-
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport,
-        request: httpx.Request,
-        meter: BodyMeter,
-        streamed: bool,
-    ) -> None:
-        self.transport = transport
-        self.request = request
-        self.meter = meter
-        self.streamed = streamed
-        self.response: httpx.Response | None = None
-        self.stream: httpx.AsyncByteStream | None = None
-        self.iterator: AsyncIterator[bytes] | None = None
-        self.first: bytes | None = None
-        self.body: bytes | None = None
-        self.first_byte_limit = False
-
-    async def run(
-        self,
-        timer: asyncio.Timeout | None,
-        first_byte: float,
-        started: float,
-        monotonic: Callable[[], float],
-    ) -> None:
-        response = self.response = await self.transport.handle_async_request(self.request)
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        self.stream = stream
-        success = response.status_code in SUCCESS
-        if not (success and (self.streamed or is_event_stream(response))):
-            self.body = await read_whole(stream, self.meter)
-            return
-        if not self.streamed:
-            # Only the answer says it is a stream: its first byte has `first_token` too.
-            until = first_byte - (monotonic() - started)
-            ends = timer.when() if timer is not None else None
-            if ends is None or asyncio.get_running_loop().time() + until < ends:
-                self.first_byte_limit = True
-                self.iterator = stream.__aiter__()
-                async with asyncio.timeout(until):
-                    self.first = await first_chunk(self.iterator, self.meter)
-                return
-        self.iterator = stream.__aiter__()
-        self.first = await first_chunk(self.iterator, self.meter)

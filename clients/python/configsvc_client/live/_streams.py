@@ -20,6 +20,9 @@ BROKEN_BODY_ERRORS: tuple[type[Exception], ...] = (httpx.RemoteProtocolError, ht
 
 EVENT_STREAM = "text/event-stream"
 
+SUCCESS = range(200, 300)
+"""Answers whose body is the caller's (a stream among them is relayed)."""
+
 
 def is_event_stream(response: httpx.Response) -> bool:
     """Whether the answer is Server-Sent Events (a stream, whatever the request said)."""
@@ -165,3 +168,67 @@ class RelayStream(httpx.AsyncByteStream):
             close, self._on_close = self._on_close, None
             if close is not None:
                 await close()
+
+
+class Exchange:
+    """One request and its answer up to what a try waits for: the whole body, or the
+    first chunk of a stream. Run under the try's time limit (`timer`, when it has one)."""
+
+    __slots__ = (
+        "body",
+        "first",
+        "first_byte_limit",
+        "iterator",
+        "meter",
+        "request",
+        "response",
+        "stream",
+        "streamed",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        request: httpx.Request,
+        meter: BodyMeter,
+        streamed: bool,
+    ) -> None:
+        self.transport = transport
+        self.request = request
+        self.meter = meter
+        self.streamed = streamed
+        self.response: httpx.Response | None = None
+        self.stream: httpx.AsyncByteStream | None = None
+        self.iterator: AsyncIterator[bytes] | None = None
+        self.first: bytes | None = None
+        self.body: bytes | None = None
+        self.first_byte_limit = False
+
+    async def run(
+        self,
+        timer: asyncio.Timeout | None,
+        first_byte: float,
+        started: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        response = self.response = await self.transport.handle_async_request(self.request)
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self.stream = stream
+        success = response.status_code in SUCCESS
+        if not (success and (self.streamed or is_event_stream(response))):
+            self.body = await read_whole(stream, self.meter)
+            return
+        if not self.streamed:
+            # Only the answer says it is a stream: its first byte has `first_token` too.
+            until = first_byte - (monotonic() - started)
+            ends = timer.when() if timer is not None else None
+            if ends is None or asyncio.get_running_loop().time() + until < ends:
+                self.first_byte_limit = True
+                self.iterator = stream.__aiter__()
+                async with asyncio.timeout(until):
+                    self.first = await first_chunk(self.iterator, self.meter)
+                return
+        self.iterator = stream.__aiter__()
+        self.first = await first_chunk(self.iterator, self.meter)
