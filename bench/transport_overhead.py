@@ -18,6 +18,8 @@ leaves the routing work alone. Variants:
   to a placeholder URL, with documents of 1, 100 and 1,000 endpoints (one group of all
   of them, weighted, for the larger ones): routing work must not grow with them;
 - `LiveHTTPClient`: `http.post("/chat/completions", json=body)`.
+A last table times the routing decision alone (plan a call, pick its first endpoint) for
+each document size.
 Figures are given as the difference from the baseline and as its ratio.
 """
 
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ for path in (ROOT / "schemas", ROOT / "clients" / "python"):
         sys.path.insert(0, str(path))
 
 import httpx  # noqa: E402
-from configsvc_client.live import LiveHTTPClient, LiveTransport  # noqa: E402
+from configsvc_client.live import LiveHTTPClient, LiveRouter, LiveTransport  # noqa: E402
 from configsvc_schemas import ModelEndpoints  # noqa: E402
 
 ANSWER = json.dumps(
@@ -73,6 +76,7 @@ BODY = {
 }
 ENDPOINT_COUNTS = (1, 100, 1000)
 WARMUP_CALLS = 200
+DECISION_REPEATS = 5
 
 
 class _Upstream(asyncio.Protocol):
@@ -220,6 +224,21 @@ def main() -> None:
     inner = asyncio.run(bench("http://upstream.test", args.calls, args.rounds, _InProcess()))
     print("\nIn-process upstream (no sockets): the routing work alone\n")
     report(inner)
+    print("\nThe routing decision alone (plan a call, pick a group member), best of 5:\n")
+    print("| endpoints | µs per decision |")
+    print("|---:|---:|")
+    for count in ENDPOINT_COUNTS:
+        print(f"| {count:,} | {decision_us(count):.1f} |")
+
+
+def decision_us(endpoints: int, number: int = 20_000) -> float:
+    """Seconds per routing decision (plan + first target) for a document of that size."""
+    router = LiveRouter(document("http://upstream.test/v1", endpoints))
+    snapshot = router.snapshot()
+    best = min(
+        timeit.repeat(lambda: next(router.plan(snapshot)), number=number, repeat=DECISION_REPEATS)
+    )
+    return best / number * 1e6
 
 
 def report(results: dict[str, Any]) -> None:
