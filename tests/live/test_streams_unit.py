@@ -8,6 +8,7 @@ call went and what was raised, never how long it took."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -191,3 +192,20 @@ def test_sync_transport_streams_and_falls_over() -> None:
     assert seen == ["a", "b", "a", "b"]
     assert plain.extensions[ENDPOINT_EXTENSION] == "b"
     assert live.status().endpoints["a"].failures == {"first_token": 2}
+
+
+def test_sync_transport_works_in_a_forked_child() -> None:
+    transport, _ = upstream()
+    live = LiveSyncTransport(doc(), transport=transport)
+    with httpx.Client(base_url="http://x.invalid/v1", transport=live) as http:
+        assert http.post("/chat/completions", json={"model": "m"}).status_code == 200
+        pid = os.fork()
+        if pid == 0:  # the child: a new event-loop thread, its own connections
+            try:
+                ok = http.post("/chat/completions", json={"model": "m"}).status_code == 200
+                code = 0 if ok else 1
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -127,8 +127,12 @@ class LiveTransport(httpx.AsyncBaseTransport):
         self.base_path = base_path.rstrip("/").encode()
         self._fallbacks = fallbacks
         self._limits = limits
-        self._verify = verify
+        # Built once, here (not on the event loop): loading a CA bundle takes tens of ms.
         self._ssl: ssl.SSLContext | None = None
+        if transport is None:
+            self._ssl = (
+                verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+            )
         self._inner = transport
         self._client_defaults = client_defaults
         self._rewrite_model = rewrite_model
@@ -269,12 +273,7 @@ class LiveTransport(httpx.AsyncBaseTransport):
     def _new_pool(self, base_url: str) -> httpx.AsyncBaseTransport:
         if self._inner is not None:
             return self._inner
-        if self._ssl is None:
-            # Built once, on first use: building one per pool would block the loop each time.
-            verify = self._verify
-            self._ssl = (
-                verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
-            )
+        assert self._ssl is not None
         return httpx.AsyncHTTPTransport(verify=self._ssl, limits=self._limits)
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
