@@ -44,9 +44,7 @@ from configsvc_client.live import (
     LiveKeyring,
     LiveMetrics,
     LiveRateLimiter,
-    LiveTimeout,
     NotConfigured,
-    StreamInterrupted,
 )
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -240,7 +238,7 @@ async def _stream(
             try:
                 async for chunk in upstream.aiter_raw():
                     yield chunk
-            except (StreamInterrupted, LiveTimeout) as exc:
+            except httpx.HTTPError as exc:  # StreamInterrupted, LiveTimeout, ...
                 # Past its first byte: the caller has part of the answer, so say so.
                 log.warning("%s", exc)
                 error = error_body(502, str(exc), "stream_interrupted")

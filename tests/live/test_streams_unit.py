@@ -209,3 +209,18 @@ def test_sync_transport_works_in_a_forked_child() -> None:
             os._exit(code)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+async def test_errors_name_no_user_info_nor_query() -> None:
+    document = models(
+        default="a",
+        endpoints={
+            "a": {"base_url": "http://user:s3cret@a.test/v1", "model": "m", "retry": ONE_TRY}
+        },
+    )
+    transport, _ = upstream(a=sse((0, b"data: one\n\n"), broken=True))
+    async with client(document, transport) as http:
+        with pytest.raises(StreamInterrupted) as info:
+            await read_stream(http, STREAM)
+    assert "http://a.test/v1/chat/completions" in str(info.value)
+    assert "s3cret" not in str(info.value)

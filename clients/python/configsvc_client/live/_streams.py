@@ -31,8 +31,11 @@ def is_event_stream(response: httpx.Response) -> bool:
 
 
 def short_url(request: httpx.Request) -> str:
-    """The request's URL without its query, for messages (a query may hold a secret)."""
-    return str(request.url.copy_with(query=None))
+    """The request's URL without user info or query, for messages (either may hold a
+    secret)."""
+    url = request.url
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
 
 
 class BodyMeter:
