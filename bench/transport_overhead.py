@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,14 @@ def serve(port: int) -> None:
             await server.serve_forever()
 
     asyncio.run(run())
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def document(base_url: str, endpoints: int) -> ModelEndpoints:
@@ -201,9 +210,6 @@ def main() -> None:
     if args.serve:
         serve(args.serve)
         return
-    sys.path.insert(0, str(ROOT))
-    from configsvc.etcd_process import free_port
-
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
