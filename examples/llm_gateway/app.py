@@ -4,25 +4,31 @@ Every request is checked against live configuration, re-read on each call:
 - the caller's API key (`AuthKeys` document `<ns>/keys`, scope `chat`) by `LiveKeyring`;
 - the caller's rate (`RateLimits` document `<ns>/limits`, limit `chat`, one bucket per
   key id, charged with an estimate of the request's model tokens) by `LiveRateLimiter`;
-- where to send it (`ModelEndpoints` document `<ns>/chat-models`: the default endpoint,
-  its timeouts, retries and fallbacks, its `model` and `api_key`) by `LiveHTTPClient`.
+- where to send it (`ModelEndpoints` document `<ns>/chat-models`: the default endpoint or
+  group, its timeouts, retries, breaker and fallbacks, its `model` and `api_key`) by
+  `LiveHTTPClient`, i.e. the routing core that `LiveTransport` gives the openai SDK.
 
-Answers carry `X-Gateway-Endpoint` (which endpoint answered) and `X-Gateway-Attempts`
-(tries made); a caller using a `retiring` key gets a `Warning` header.
+A caller may name a task class with `X-Configsvc-Task` (e.g. `classify`, `codegen`): the
+document's settings for it apply. Answers carry `X-Gateway-Endpoint` (which endpoint
+answered) and `X-Gateway-Attempts` (tries made); a caller using a `retiring` key gets a
+`Warning` header. `GET /status` shows what the router has seen of each endpoint (tries,
+failures by cause, breaker, latency next to the configured timeouts); `GET /metrics` the
+same for Prometheus when `prometheus_client` is installed.
 
-A streamed answer that breaks off before anything reached the caller is answered again
-with a non-streaming call (sent as one SSE chunk); one that breaks off later ends with an
-SSE `error` chunk, so the caller can retry (the demo falls back to `"stream": false`).
+A streamed answer is relayed as it arrives. Until its first byte, a late or broken
+stream moves on to the next try (the router does it); one that breaks off or stalls
+later ends with an SSE `error` chunk, so the caller can retry (the demo falls back to
+`"stream": false`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route's annotations at
 # runtime, and they name `caller_key`, a local of `create_app`.
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -36,9 +42,9 @@ from configsvc_client.live import (
     KeyInfo,
     LiveHTTPClient,
     LiveKeyring,
+    LiveMetrics,
     LiveRateLimiter,
     NotConfigured,
-    StreamInterrupted,
 )
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -51,6 +57,9 @@ BodyFor = Callable[[Endpoint], dict[str, Any]]
 
 CHARS_PER_TOKEN = 4
 """Rough prompt-size estimate used to charge the tokens-per-minute budget."""
+
+TASK_HEADER = "X-Configsvc-Task"
+"""The caller's task class, passed on to the router."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,22 @@ def create_app(client: ConfigClient, settings: GatewaySettings | None = None) ->
             "models_version": document.version if document else None,
         }
 
+    @app.get("/status")
+    async def status() -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(http.status()))
+
+    try:
+        from prometheus_client import CollectorRegistry, generate_latest
+    except ImportError:  # pragma: no cover - prometheus_client is optional
+        pass
+    else:
+        registry = CollectorRegistry()
+        LiveMetrics(registry).add(http.router, settings.models)
+
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
     @app.post("/v1/chat/completions")
     async def chat_completions(
         request: Request, caller: Annotated[KeyInfo, Depends(caller_key)]
@@ -144,9 +169,10 @@ def create_app(client: ConfigClient, settings: GatewaySettings | None = None) ->
         def for_endpoint(endpoint: Endpoint) -> dict[str, Any]:
             return {**body, "model": endpoint.model}
 
+        task = request.headers.get(TASK_HEADER)
         if body.get("stream"):
-            return await _stream(http, for_endpoint, headers)
-        return await _complete(http, for_endpoint, headers)
+            return await _stream(http, for_endpoint, headers, task)
+        return await _complete(http, for_endpoint, headers, task)
 
     return app
 
@@ -169,9 +195,11 @@ def _failure(exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(status, message, "upstream_error"), status)
 
 
-async def _complete(http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, str]) -> Response:
+async def _complete(
+    http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, str], task: str | None
+) -> Response:
     try:
-        upstream = await http.post("/chat/completions", json=body_for)
+        upstream = await http.post("/chat/completions", json=body_for, task=task)
     except (httpx.HTTPError, NotConfigured) as exc:
         return _failure(exc)
     return Response(
@@ -182,11 +210,13 @@ async def _complete(http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, 
     )
 
 
-async def _stream(http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, str]) -> Response:
+async def _stream(
+    http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, str], task: str | None
+) -> Response:
     stack = contextlib.AsyncExitStack()
     try:
         upstream = await stack.enter_async_context(
-            http.stream("POST", "/chat/completions", json=body_for)
+            http.stream("POST", "/chat/completions", json=body_for, task=task)
         )
     except (httpx.HTTPError, NotConfigured) as exc:
         return _failure(exc)
@@ -204,20 +234,15 @@ async def _stream(http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, st
         )
 
     async def relay() -> AsyncIterator[bytes]:
-        forwarded = 0
         async with stack:
             try:
                 async for chunk in upstream.aiter_raw():
-                    forwarded += len(chunk)
                     yield chunk
-            except StreamInterrupted as exc:
+            except httpx.HTTPError as exc:  # StreamInterrupted, LiveTimeout, ...
+                # Past its first byte: the caller has part of the answer, so say so.
                 log.warning("%s", exc)
-                if forwarded == 0:
-                    log.info("nothing was forwarded yet: answering with a non-streaming call")
-                    yield await _as_sse(http, body_for)
-                else:
-                    error = error_body(502, str(exc), "stream_interrupted")
-                    yield f"data: {json.dumps(error)}\n\n".encode()
+                error = error_body(502, str(exc), "stream_interrupted")
+                yield f"data: {json.dumps(error)}\n\n".encode()
 
     return StreamingResponse(
         relay(),
@@ -227,25 +252,14 @@ async def _stream(http: LiveHTTPClient, body_for: BodyFor, headers: dict[str, st
     )
 
 
-async def _as_sse(http: LiveHTTPClient, body_for: BodyFor) -> bytes:
-    """A non-streaming completion, sent as the SSE chunks a streaming one would be."""
-
-    def no_stream(endpoint: Endpoint) -> dict[str, Any]:
-        return {**body_for(endpoint), "stream": False}
-
-    try:
-        upstream = await http.post("/chat/completions", json=no_stream)
-        upstream.raise_for_status()
-        completion = upstream.json()
-        message = completion["choices"][0]["message"]
-    except (httpx.HTTPError, NotConfigured, ValueError, KeyError, IndexError) as exc:
-        error = error_body(502, f"fallback failed: {exc}", "upstream_error")
-        return f"data: {json.dumps(error)}\n\n".encode()
-    chunk = {
-        "id": completion.get("id", "chatcmpl-fallback"),
-        "object": "chat.completion.chunk",
-        "created": completion.get("created", int(time.time())),
-        "model": completion.get("model"),
-        "choices": [{"index": 0, "delta": message, "finish_reason": "stop"}],
-    }
-    return f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+def _jsonable(value: Any) -> Any:
+    """A status (dataclasses, mappings, enums, pydantic models) as plain JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

@@ -12,7 +12,17 @@
 
 from configsvc_schemas._base import KindModel
 from configsvc_schemas.auth_keys import AuthKey, AuthKeys, KeyState
-from configsvc_schemas.model_endpoints import Endpoint, ModelEndpoints, Retry, Timeout
+from configsvc_schemas.model_endpoints import (
+    Adaptive,
+    Breaker,
+    Endpoint,
+    ModelEndpoints,
+    Retry,
+    Task,
+    TaskRetry,
+    TaskTimeout,
+    Timeout,
+)
 from configsvc_schemas.rate_limits import Limit, RateLimits
 from configsvc_schemas.wire import MASK, SECRET_MARK
 
@@ -27,8 +37,10 @@ __all__ = [
     "BUILTIN_KINDS",
     "MASK",
     "SECRET_MARK",
+    "Adaptive",
     "AuthKey",
     "AuthKeys",
+    "Breaker",
     "Endpoint",
     "KeyState",
     "KindModel",
@@ -36,5 +48,8 @@ __all__ = [
     "ModelEndpoints",
     "RateLimits",
     "Retry",
+    "Task",
+    "TaskRetry",
+    "TaskTimeout",
     "Timeout",
 ]

@@ -105,3 +105,39 @@ async def until(condition: Callable[[], bool], within: float = APPLY_TIMEOUT) ->
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.005)
+
+
+def stalling_llm(name: str, stall: float) -> Any:
+    """An OpenAI-compatible ASGI app whose streamed answers send their first chunk at
+    once, then stall for `stall` seconds before the rest (a model server that hangs
+    mid-generation)."""
+    import json as _json
+
+    def chunk(content: str | None, finish: str | None = None) -> bytes:
+        delta = {} if content is None else {"content": content}
+        body = {
+            "id": "chatcmpl-stall",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {_json.dumps(body)}\n\n".encode()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": chunk(f"[{name}]"), "more_body": True})
+        await asyncio.sleep(stall)
+        for part in (chunk(" late"), chunk(None, "stop"), b"data: [DONE]\n\n"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app

@@ -51,9 +51,9 @@ def test_doc_snippets_run(
     monkeypatch.setenv("CONFIGSVC_TOKEN", service.admin_token)
 
     blocks = python_blocks()
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     for index, block in enumerate(blocks):
         namespace: dict[str, object] = {"__name__": f"docs_live_{index}"}
         exec(compile(block, f"{DOC}:block{index}", "exec"), namespace)
-    assert capsys.readouterr().out.strip() == "[local] hello"
-    assert local.stats()["completions"] == 1
+    assert capsys.readouterr().out.split() == ["[local]", "hello", "[local]", "hello", "again"]
+    assert local.stats()["completions"] == 2

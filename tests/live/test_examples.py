@@ -1,18 +1,26 @@
-"""examples/demo.py end to end: configsvc serve, the fake upstreams and the gateway as
-processes, changed through the configsvc CLI while requests flow.
+"""The examples as processes.
 
-Slow (about 25 s on an idle machine, mostly process start-up and ten CLI runs), so it runs
-with `pytest -m slow`; the gateway itself is tested end to end in the default run
-(test_gateway.py)."""
+examples/demo.py end to end: configsvc serve, the fake upstreams and the gateway as
+processes, changed through the configsvc CLI while requests flow. Slow (about 25 s on an
+idle machine, mostly process start-up and ten CLI runs), so it runs with `pytest -m slow`;
+the gateway itself is tested end to end in the default run (test_gateway.py).
+
+examples/openai_live.py against the real service: a change pushed while it runs reaches
+its next calls."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
+from support import RunningService
 
-from tests.live.servers import EXAMPLES
+from tests.live.servers import EXAMPLES, FakeLLM, put
 
 DEMO_TIMEOUT = 120
 
@@ -40,3 +48,48 @@ def test_demo_sees_every_change_take_effect() -> None:
         "was never restarted",
     ):
         assert seen in out, out
+
+
+def test_openai_live_follows_a_change_while_it_runs(
+    api: httpx.Client, service: RunningService, fake_llm: Callable[..., FakeLLM]
+) -> None:
+    local, hosted = fake_llm("local"), fake_llm("hosted", api_key="sk-hosted")
+    spec: dict[str, Any] = {
+        "default": "local",
+        "endpoints": {
+            "local": {"base_url": local.base_url, "model": "local-34b"},
+            "hosted": {"base_url": hosted.base_url, "model": "gpt-x", "api_key": "sk-hosted"},
+        },
+    }
+    put(api, "prod/chat-models", "ModelEndpoints", spec)
+    env = {**os.environ, "CONFIGSVC_URL": service.url, "CONFIGSVC_TOKEN": service.admin_token}
+    script = subprocess.Popen(
+        [
+            sys.executable,
+            str(EXAMPLES / "openai_live.py"),
+            "--pause",
+            "0.1",
+            "--prompts",
+            *[f"p{i}" for i in range(15)],
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert script.stdout is not None
+        first = script.stdout.readline()
+        if first != "local-34b: [local] p0\n":
+            script.kill()
+            raise AssertionError(first + script.communicate()[1])
+        spec["default"] = "hosted"
+        put(api, "prod/chat-models", "ModelEndpoints", spec)
+        out, err = script.communicate(timeout=DEMO_TIMEOUT)
+    finally:
+        if script.poll() is None:
+            script.kill()
+            script.communicate()
+    assert script.returncode == 0, err
+    assert "gpt-x: [hosted] p14" in out and "  streamed: [hosted] p14" in out
+    assert hosted.stats()["last_api_key"] == "sk-hosted"

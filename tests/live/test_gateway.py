@@ -207,13 +207,28 @@ def test_streaming_and_broken_streams(gateway: tuple[Gateway, FakeLLM, FakeLLM])
     assert "'local'" in error["message"] and "broke off after" in error["message"]
     assert "incomplete chunked read" in error["message"]
 
-    # Broken before the first byte: answered by a non-streaming call instead.
+    # Broken before the first byte: the router tries again (2 attempts), then the
+    # fallback; the caller sees one whole stream.
     local.set(break_after=0)
-    _, events = gw.stream()
-    assert text_of(events) == "[local] hi"
-    assert local.stats()["streams_broken"] == 2
+    response, events = gw.stream()
+    assert response.headers["x-gateway-endpoint"] == "hosted"
+    assert response.headers["x-gateway-attempts"] == "3"
+    assert text_of(events) == "[hosted] hi"
+    assert local.stats()["streams_broken"] == 3
+    status = gw.http.get("/status").json()["endpoints"]["local"]
+    assert status["failures"] == {"interrupted": 3}
+    assert (status["tries"], status["successes"], status["timeout"]["read"]) == (4, 1, 5)
+
+    # A late first token (a slow prompt) falls over the same way, within first_token.
+    local.set(break_after="", latency=1)
+    gw.models["endpoints"]["local"]["timeout"] = {"read": 5, "first_token": 0.2}
+    gw.push("chat-models", "ModelEndpoints", gw.models)
+    response, events = gw.stream()
+    assert (response.headers["x-gateway-endpoint"], text_of(events)) == ("hosted", "[hosted] hi")
+    metrics = gw.http.get("/metrics").text
+    assert 'configsvc_live_failures_total{cause="first_token",endpoint="local"' in metrics
 
     # An upstream error status is passed on as it is.
-    local.set(break_after="", fail_next=10, fail_status=400)
+    local.set(latency=0, fail_next=10, fail_status=400)
     response, _ = gw.stream()
     assert response.status_code == 400

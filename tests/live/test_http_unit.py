@@ -455,3 +455,14 @@ async def test_endpoint_key_replaces_a_callers_authorization(
     assert upstream.requests[0].headers.get_list("authorization") == ["Bearer sk-hosted"]
     # An endpoint without a key leaves the caller's header alone.
     assert upstream.requests[1].headers.get_list("authorization") == ["Bearer caller-key"]
+
+
+async def test_task_class_per_call(upstream: Upstream, clock: FakeClock) -> None:
+    doc = two_endpoints(tasks={"classify": {"timeout": {"read": 10}, "retry": {"attempts": 1}}})
+    upstream.fail("local.test", 503)
+    async with make_client(doc, upstream, clock) as http:
+        response = await http.post("/chat/completions", json={}, task="classify")
+    assert response.extensions[ENDPOINT_EXTENSION] == "hosted"  # one try of local only
+    assert upstream.requests[0].extensions["timeout"]["read"] == 10
+    assert upstream.requests[1].extensions["timeout"]["read"] == 10  # hosted: the task's too
+    assert "x-configsvc-task" not in upstream.requests[0].headers
