@@ -389,8 +389,8 @@ class Demo:
             raise RuntimeError(f"the stream did not break: {text!r}")
         self.http.post(admin, json={"break_after": 0, "fail_next": 0})
         say(
-            "  -> a stream that breaks before its first byte: the gateway itself answers "
-            f"with a non-streaming call: {self.stream_text(KEY_A_NEW)!r}"
+            "  -> a stream that breaks before its first byte: the router falls over to the "
+            f"next try, and the caller sees none of it: {self.stream_text(KEY_A_NEW)!r}"
         )
         self.http.post(admin, json={"break_after": ""})
 

@@ -22,7 +22,9 @@ class KindModel(BaseModel):
 
 def secret_field(description: str) -> Any:
     """A field whose value is masked for readers without the `secrets` permission."""
-    return Field(default=None, description=description, json_schema_extra={SECRET_MARK: True})
+    return Field(
+        default=None, description=description, json_schema_extra={SECRET_MARK: True}, repr=False
+    )
 
 
 PositiveSeconds = Annotated[float, Field(gt=0, description="seconds, > 0")]

@@ -145,8 +145,8 @@ INVALID: list[tuple[str, str, Edit, list[Any]]] = [
     (
         "ModelEndpoints",
         "unknown timeout field",
-        _set((*LOCAL, "timeout", "total"), 5),
-        [*LOCAL, "timeout", "total"],
+        _set((*LOCAL, "timeout", "totl"), 5),
+        [*LOCAL, "timeout", "totl"],
     ),
     ("ModelEndpoints", "unknown top-level field", _set(("defualt",), "x"), ["defualt"]),
     ("RateLimits", "burst 0", _set((*CHAT, "burst"), 0), [*CHAT, "burst"]),
@@ -272,7 +272,7 @@ def test_sdk_models_ignore_unknown_fields() -> None:
     spec = copy.deepcopy(MODEL_ENDPOINTS)
     spec["added_in_v2"] = {"x": 1}
     spec["endpoints"]["local-34b"]["new_field"] = True
-    spec["endpoints"]["local-34b"]["timeout"]["total"] = 900
+    spec["endpoints"]["local-34b"]["timeout"]["totl"] = 900
     value = ModelEndpoints.model_validate(spec)
     local = value.endpoints["local-34b"]
     assert local.timeout.read == 600

@@ -7,8 +7,10 @@ written against a newer schema. Subclass one to validate more strictly in your s
 from configsvc_schemas import (
     BUILTIN_KINDS,
     MASK,
+    Adaptive,
     AuthKey,
     AuthKeys,
+    Breaker,
     Endpoint,
     KeyState,
     KindModel,
@@ -16,14 +18,19 @@ from configsvc_schemas import (
     ModelEndpoints,
     RateLimits,
     Retry,
+    Task,
+    TaskRetry,
+    TaskTimeout,
     Timeout,
 )
 
 __all__ = [
     "BUILTIN_KINDS",
     "MASK",
+    "Adaptive",
     "AuthKey",
     "AuthKeys",
+    "Breaker",
     "Endpoint",
     "KeyState",
     "KindModel",
@@ -31,5 +38,8 @@ __all__ = [
     "ModelEndpoints",
     "RateLimits",
     "Retry",
+    "Task",
+    "TaskRetry",
+    "TaskTimeout",
     "Timeout",
 ]
