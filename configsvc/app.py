@@ -20,13 +20,14 @@ from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
+from configsvc.kinds import KindRegistry
+from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.metrics import Metrics, MetricsMiddleware
-from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
-from configsvc.store.replay import Replayer
+from configsvc.store.kinds import KindStore
 from configsvc.store.watcher import FamilyChange, StoreWatcher
 
 log = logging.getLogger("configsvc")
@@ -78,18 +79,21 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         layout = KeyLayout(settings.key_prefix)
         store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
-        registry = KindRegistry()
+        kinds = KindStore(kv, layout, history_limit=settings.history_limit)
+        registry = KindRegistry(store=kinds)
         app.state.services = Services(
             settings=settings,
             store=store,
+            kinds=kinds,
             registry=registry,
             auth=Authenticator(store, admin_token),
             metrics=metrics,
         )
         watcher = StoreWatcher(kv, layout)
+        registry.follow(watcher)  # first: a kind's change is known before its documents'
         fanout = Fanout(
             watcher,
-            Replayer(kv, layout),
+            KindAwareReplayer(kv, layout, registry),
             registry,
             metrics,
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),

@@ -13,6 +13,7 @@ from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.kinds import KindStore
 
 log = logging.getLogger("configsvc")
 
@@ -23,6 +24,7 @@ class Services:
 
     settings: ServiceSettings
     store: EtcdConfigStore
+    kinds: KindStore
     registry: KindRegistry
     auth: Authenticator
     metrics: Metrics
