@@ -215,6 +215,10 @@ class KindHistoryOut(_Answer):
 
 
 class KindVersionOut(SchemaOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**KIND_EXAMPLE, "action": "put"}]}
+    )
+
     action: Literal["put"]
 
 
