@@ -215,9 +215,7 @@ class KindHistoryOut(_Answer):
 
 
 class KindVersionOut(SchemaOut):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{**KIND_EXAMPLE, "action": "put"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{**KIND_EXAMPLE, "action": "put"}]})
 
     action: Literal["put"]
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import jsonschema_rs
+from configsvc_schemas.secrets import resolve_pointer
 from configsvc_schemas.wire import SECRET_MARK
 
 from configsvc.errors import ValidationFailed
@@ -68,8 +69,10 @@ def check_schema(schema: Any) -> CompiledSchema:
     dialect = schema.get("$schema", DIALECT)
     if not isinstance(dialect, str) or dialect.rstrip("#") != DIALECT:
         _refuse(f"only JSON Schema 2020-12 is supported ($schema: {DIALECT})", ["$schema"])
+    anchors = _anchor_names(schema)
     for loc, node in _subschemas(schema):
         _check_node(node, loc, is_root=not loc)
+        _check_target(schema, node, loc, anchors)
     _meta_validate(schema)
     validator = compile_validator(schema)
     try:
@@ -147,6 +150,27 @@ def _check_node(node: Any, loc: list[str], *, is_root: bool) -> None:
                 f'{SECRET_MARK} marks a string: the subschema must declare "type": "string"',
                 [*loc, "type"],
             )
+
+
+def _check_target(schema: dict[str, Any], node: Any, loc: list[str], anchors: set[str]) -> None:
+    """A local `$ref` must name a part of this schema."""
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if not isinstance(ref, str):
+        return
+    if ref == "#" or ref.startswith("#/"):
+        found = resolve_pointer(schema, ref) is not None
+    else:
+        found = ref.removeprefix("#") in anchors
+    if not found:
+        _refuse(f"$ref {ref[:100]!r} names nothing in this schema", [*loc, "$ref"])
+
+
+def _anchor_names(schema: dict[str, Any]) -> set[str]:
+    return {
+        node["$anchor"]
+        for _loc, node in _subschemas(schema)
+        if isinstance(node, dict) and isinstance(node.get("$anchor"), str)
+    }
 
 
 def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[list[str], Any]]:
