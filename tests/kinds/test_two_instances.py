@@ -82,7 +82,7 @@ def test_a_kind_change_racing_writes_never_strands_a_document(
                 )
             start = threading.Barrier(len(names) + 1)
 
-            def raise_to_50(name: str, client: httpx.Client) -> None:
+            def raise_to_50(name: str, client: httpx.Client, start: threading.Barrier) -> None:
                 start.wait()
                 for _ in range(5):
                     status = put(client, f"/v1/configs/prod/{name}", agent_roles(50)).status_code
@@ -90,7 +90,7 @@ def test_a_kind_change_racing_writes_never_strands_a_document(
 
             clients = [b.client() for _ in names]
             threads = [
-                threading.Thread(target=raise_to_50, args=(name, client))
+                threading.Thread(target=raise_to_50, args=(name, client, start))
                 for name, client in zip(names, clients, strict=True)
             ]
             for thread in threads:
