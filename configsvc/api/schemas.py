@@ -7,9 +7,9 @@ nothing when refused.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-import jsonschema_rs
 from configsvc_schemas.wire import KIND_NAME_RULE, SCHEMAS_PATH, is_valid_kind_name
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +33,6 @@ from configsvc.api.models import (
 from configsvc.auth import Role
 from configsvc.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from configsvc.kinds import Kind, UserKind
-from configsvc.kinds.messages import error_details
 from configsvc.kinds.schema_rules import CompiledSchema, check_schema
 from configsvc.store.kinds import KindRecord
 from configsvc.store.records import Action, Document
@@ -151,8 +150,8 @@ async def put_schema(
     body = parse_body(SchemaIn, await read_json_body(request))
     compiled = check_schema(body.schema_)
 
-    def check(_current: KindRecord | None, documents: list[Document]) -> None:
-        _check_documents(kind, compiled, documents)
+    async def check(_current: KindRecord | None, documents: list[Document]) -> None:
+        await _check_documents(kind, compiled, documents)
 
     with services.metrics.store_seconds.labels("put_kind").time():
         result = await services.kinds.put(
@@ -173,20 +172,21 @@ async def put_schema(
     return json_response(payload, status=201 if result.created else 200)
 
 
-def _check_documents(kind: str, compiled: CompiledSchema, documents: list[Document]) -> None:
+async def _check_documents(kind: str, compiled: CompiledSchema, documents: list[Document]) -> None:
     """422 naming every stored document of `kind` that `compiled` refuses (its first
-    problem each: field path and words, never the value)."""
+    problem each: field path and words, never the value). Each document's validation is
+    bounded; the event loop gets a turn between documents."""
+    candidate = UserKind.candidate(kind, compiled)
     failures: list[dict[str, Any]] = []
     failing = 0
     for document in sorted(documents, key=lambda d: (d.namespace, d.name)):
-        if compiled.validator.is_valid(document.spec):
-            continue
-        failing += 1
-        address = f"{document.namespace}/{document.name}"
+        await asyncio.sleep(0)
         try:
-            compiled.validator.validate(document.spec)
-        except jsonschema_rs.ValidationError as exc:
-            failures += [{"document": address, **detail} for detail in error_details(exc, "spec")]
+            candidate.validate(document.spec)
+        except ValidationFailed as exc:
+            failing += 1
+            address = f"{document.namespace}/{document.name}"
+            failures += [{"document": address, **detail} for detail in exc.details]
     if failing:
         raise ValidationFailed(
             f"the new schema of {kind} would not fit {failing} stored document(s); "

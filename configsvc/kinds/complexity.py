@@ -12,26 +12,38 @@ more than `MAX_COST`. Each subschema costs 1, plus the size of its `enum` and `r
 lists. A reference cycle that never descends into the document is refused too.
 
 So the validation of a document costs at most `MAX_COST` subschema checks per value it
-holds (its size bounds that), whatever the schema. Patterns are bounded apart: they are
+holds, whatever the schema; and a document whose values times its kind's cost exceed
+`MAX_CHECKS` is refused before it is validated (`check_budget`), which bounds the time one
+validation may take (about a quarter of a second here). Patterns are bounded apart: they are
 compiled by a linear-time regex engine (see `schema_rules`).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from configsvc_schemas.secrets import resolve_pointer
 
+from configsvc.api.http import MAX_JSON_DEPTH
+from configsvc.settings import MAX_BODY_BYTES
+
 MAX_COST = 256
 """Subschema checks one document value may cost (1 per subschema, plus its enum/required)."""
+
+MAX_CHECKS = 4_000_000
+"""Subschema checks one document's validation may take (values x the kind's cost)."""
+
+MAX_VALUES = MAX_BODY_BYTES // 2 + 1
+"""The most JSON values a request body may hold (each but the first takes two bytes)."""
 
 MAX_STATES = 20_000
 """Distinct sets of applicable subschemas explored before the schema counts as too complex."""
 
-MAX_DEPTH = 64
-"""Levels followed into the document: no accepted body nests deeper (`MAX_JSON_DEPTH`)."""
+MAX_DEPTH = MAX_JSON_DEPTH
+"""Levels followed into the document: no accepted body nests deeper."""
 
 IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
 IN_PLACE_SINGLE = ("not", "if", "then", "else")
@@ -56,6 +68,32 @@ class TooComplex(ValueError):
 def check_cost(schema: Mapping[str, Any]) -> int:
     """The most subschema checks one document value may cost; `TooComplex` past `MAX_COST`."""
     return _Analysis(schema).run()
+
+
+def within_budget(document: Any, cost: int) -> bool:
+    """Whether validating `document` at `cost` checks per value stays within `MAX_CHECKS`.
+
+    Cheap first: no body the API accepts holds more than `MAX_VALUES` values, and compact
+    JSON spends at least two bytes per value; the values are counted only when neither
+    bound settles it.
+    """
+    allowed = MAX_CHECKS // max(cost, 1)
+    if allowed >= MAX_VALUES:
+        return True
+    if (len(json.dumps(document, separators=(",", ":"))) + 1) // 2 <= allowed:
+        return True
+    seen = 0
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > allowed:
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
 
 
 class _Analysis:

@@ -22,8 +22,9 @@ from configsvc_schemas.wire import MASK
 from pydantic import ValidationError
 
 from configsvc.errors import ValidationFailed, validation_failed
+from configsvc.kinds.complexity import MAX_CHECKS, check_cost, within_budget
 from configsvc.kinds.messages import error_details
-from configsvc.kinds.schema_rules import compile_validator
+from configsvc.kinds.schema_rules import CompiledSchema, compile_validator
 from configsvc.store.kinds import KindRecord
 
 BUILTIN_VERSION = 1
@@ -135,6 +136,14 @@ class UserKind(Kind):
         self.secrets = record.secrets
         self.deleted = record.deleted
 
+    @classmethod
+    def candidate(cls, name: str, compiled: CompiledSchema) -> UserKind:
+        """A kind not stored yet, from a checked schema (to check stored documents with)."""
+        record = KindRecord(name, 0, compiled.schema, None, (), "", "")
+        kind = cls(record)
+        kind.__dict__.update(validator=compiled.validator, cost=compiled.cost)  # cached
+        return kind
+
     @property
     def revision(self) -> int:
         """The store revision of this version of the kind."""
@@ -144,10 +153,19 @@ class UserKind(Kind):
     def validator(self) -> jsonschema_rs.Validator:
         return compile_validator(self.json_schema())
 
+    @functools.cached_property
+    def cost(self) -> int:
+        """The most subschema checks one document value may cost (see `complexity`)."""
+        return check_cost(self.json_schema())
+
     def validate(self, spec: Any) -> dict[str, Any]:
         if self.deleted:
             detail = {"loc": ["kind"], "msg": "the kind was deleted"}
             raise ValidationFailed(f"unknown kind {self.name!r}", [detail])
+        if not within_budget(spec, self.cost):
+            limit = f"{MAX_CHECKS} checks ({self.cost} per value)"
+            detail = {"loc": ["spec"], "msg": f"too many values to validate within {limit}"}
+            raise ValidationFailed(f"spec is too large for kind {self.name}", [detail])
         if self.validator.is_valid(spec):
             checked: dict[str, Any] = spec
             return checked

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,8 +36,9 @@ from configsvc.store.etcd_store import MAX_WRITE_ATTEMPTS, RETRY_PAUSE_MAX
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Action, Document, utc_now
 
-DocumentsCheck = Callable[["KindRecord | None", list[Document]], None]
-"""Checks the stored documents of a kind before it changes; raises to refuse the change."""
+DocumentsCheck = Callable[["KindRecord | None", list[Document]], Awaitable[None] | None]
+"""Checks the stored documents of a kind before it changes (awaited when it returns an
+awaitable); raises to refuse the change."""
 
 
 def _dumps(value: Any) -> bytes:
@@ -254,7 +255,9 @@ class KindStore:
             live = current if current is not None and not current.deleted else None
             if live is not None and live.schema == schema and live.description == description:
                 return KindWriteResult(live, created=False, changed=False)
-            check(live, read.documents)
+            pending = check(live, read.documents)
+            if pending is not None:
+                await pending
             kept: set[SecretPath] = set(current.secrets) if current else set()
             record = KindRecord(
                 name=name,
@@ -284,7 +287,9 @@ class KindStore:
             current = read.record
             if current is None or current.deleted:
                 raise NotFound(f"no kind {name!r}")
-            check(current, read.documents)
+            pending = check(current, read.documents)
+            if pending is not None:
+                await pending
             tombstone = replace(
                 current,
                 version=current.version + 1,
