@@ -138,9 +138,8 @@ def validation_table(rounds: int) -> None:
               f"| {rs / bi:.2f}x | {py / bi:.1f}x |")  # fmt: skip
     started = time.perf_counter()
     check_schema(schema)
-    print(
-        f"\nChecking and compiling the AgentRoles schema: {(time.perf_counter() - started) * 1e3:.1f} ms"
-    )
+    spent = time.perf_counter() - started
+    print(f"\nChecking and compiling the AgentRoles schema: {spent * 1e3:.1f} ms")
 
 
 def worst_case() -> None:
