@@ -75,6 +75,7 @@ USER_KIND_SCHEMA: dict[str, Any] = {
 def roles_spec() -> dict[str, Any]:
     return {"roles": {"planner": {"model": "m", "max_concurrency": 2, "token": MARKER}}}
 
+
 SEEDED_NAMESPACES = ["prod", "staging"]
 SEEDED_NAMES = ["chat-models", "limits", "keys", "roles"]
 READER_NAME = "fuzz-reader-q7"

@@ -108,3 +108,22 @@ def test_export_for_code_generators(cli: Cli, tmp_path: Path) -> None:
     assert document["properties"]["spec"]["properties"]["roles"]["additionalProperties"] == {
         "$ref": "#/$defs/role"
     }
+
+
+def test_diff_and_history_of_a_user_kind_document_mask_its_secrets(cli: Cli) -> None:
+    folder = cli.cwd / "gitops"
+    shutil.copytree(EXAMPLES, folder)
+    assert cli("apply", "-f", str(folder)).code == 0
+    path = folder / "prod" / "mcp-servers.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("mcp-search-token-example", "mcp-search-token-rotated")
+        .replace("max_retries: 3", "max_retries: 5")
+    )
+    assert cli("apply", "-f", str(path)).code == 0
+    diff = cli("diff", "prod/mcp-servers", "--from", "1", "--to", "2")
+    assert diff.code == 0, diff
+    assert "max_retries: 5" in diff.out and "(changed)" in diff.out
+    assert "mcp-search-token" not in diff.out
+    history = cli("history", "prod/mcp-servers")
+    assert history.code == 0 and "mcp-search-token" not in history.out
