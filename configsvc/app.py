@@ -25,15 +25,16 @@ from configsvc.crypto.sealing import Sealer
 from configsvc.crypto.store_keys import check_store_keys
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
+from configsvc.kinds import KindRegistry
+from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.metrics import Metrics, MetricsMiddleware
-from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.startup import prepare_when_reachable, reseal_when_reachable
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
+from configsvc.store.kinds import KindStore
 from configsvc.store.migrate import migrate
-from configsvc.store.replay import Replayer
 from configsvc.store.space import SpaceOptions, StoreSpace
 from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.trimming import BoundsOptions, HistoryBounds
@@ -88,13 +89,14 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         layout = KeyLayout(settings.key_prefix)
         registry = KindRegistry()
-        sealer = (
-            Sealer(load_keyring(settings.secret_key_file)) if settings.secret_key_file else None
-        )
+        key_file = settings.secret_key_file
+        sealer = Sealer(load_keyring(key_file)) if key_file is not None else None
         codec = SpecCodec(sealer, registry.secret_paths)
         store = EtcdConfigStore(
             kv, history_limit=settings.history_limit, layout=layout, codec=codec
         )
+        kinds = KindStore(kv, layout, history_limit=settings.history_limit, reads=store.reads)
+        registry.use_store(kinds)
         space = StoreSpace(
             kv,
             metrics,
@@ -115,6 +117,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         app.state.services = Services(
             settings=settings,
             store=store,
+            kinds=kinds,
             registry=registry,
             auth=Authenticator(
                 store,
@@ -125,9 +128,11 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             space=space,
         )
         watcher = StoreWatcher(kv, layout)
+        registry.follow(watcher)  # first: a kind's change is known before its documents'
         fanout = Fanout(
             watcher,
-            Replayer(kv, layout, codec),
+            KindAwareReplayer(kv, layout, codec, registry),
+            codec,
             registry,
             metrics,
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from configsvc_schemas.wire import API_PREFIX
@@ -33,7 +34,8 @@ from configsvc.api.models import (
 )
 from configsvc.auth import Principal, Role
 from configsvc.errors import BadRequest, NotFound, ValidationFailed
-from configsvc.store.records import Action, Document, HistoryRecord, NewContent
+from configsvc.kinds.writes import DocumentWrite
+from configsvc.store.records import Action, Document, HistoryRecord
 
 router = APIRouter(
     prefix=API_PREFIX,
@@ -67,6 +69,15 @@ class RollbackIn(BaseModel):
 
     to_version: int = Field(ge=1)
     message: str | None = Field(default=None, max_length=MAX_MESSAGE_LENGTH)
+
+
+async def know_kinds(
+    services: Services, caller: Principal, documents: Iterable[Document], as_of: int
+) -> None:
+    """Before `document_json` masks documents read at store revision `as_of`: their kinds
+    as stored then (the store watch may not have shown them to this process yet)."""
+    if not caller.secrets:
+        await services.registry.learn({document.kind for document in documents}, as_of)
 
 
 def document_json(services: Services, caller: Principal, document: Document) -> dict[str, Any]:
@@ -113,6 +124,7 @@ async def list_configs(
         if etag_matches(if_none_match, marker):
             return Response(status_code=304, headers={"ETag": etag(marker)})
     listing = await services.store.list_namespace(ns)
+    await know_kinds(services, caller, listing.items, listing.revision)
     body = {
         "namespace": ns,
         "revision": listing.revision,
@@ -145,6 +157,7 @@ async def get_config(
     headers = {"ETag": etag(document.revision)}
     if etag_matches(if_none_match, document.revision):
         return Response(status_code=304, headers=headers)
+    await know_kinds(services, caller, [document], document.revision)
     return json_response(document_json(services, caller, document), headers=headers)
 
 
@@ -173,28 +186,18 @@ async def put_config(
     body = parse_body(DocumentIn, await read_json_body(request))
     if body.namespace not in (None, ns) or body.name not in (None, name):
         raise BadRequest(f"the body names {body.namespace}/{body.name} but the path is {ns}/{name}")
-    kind = services.registry.find(body.kind)
-    if kind is None:
-        raise ValidationFailed(
-            f"unknown kind {body.kind!r}",
-            [{"loc": ["kind"], "msg": f"known kinds: {', '.join(services.registry.names())}"}],
-        )
-    spec = kind.validate(body.spec)
-
-    def build(current: Document | None) -> NewContent:
-        stored = current.spec if current is not None and current.kind == kind.name else None
-        return NewContent(kind.name, kind.restore_masked(spec, stored), body.message)
-
+    write = DocumentWrite(body.kind, body.spec, services.registry)
     with services.metrics.store_seconds.labels("put").time():
         result = await services.store.put(
             ns,
             name,
-            build,
+            lambda current: write.content(current, body.message),
             author=caller.name,
             origin=origin_of(request),
             if_match=expected_revision,
             create_only=if_none_match is not None,
             dry_run=dry_run,
+            depends_on=write.guard,
         )
     payload = {**document_json(services, caller, result.document), "changed": result.changed}
     if dry_run:
@@ -268,6 +271,7 @@ async def get_version(
     document = record.document()
     if document is None:
         raise NotFound(f"version {version} of {ns}/{name} is a deletion")
+    await know_kinds(services, caller, [document], record.revision)
     body = document_json(services, caller, document)
     return json_response({**body, "action": record.action.value})
 
@@ -299,22 +303,18 @@ async def rollback(
             f"version {body.to_version} of {ns}/{name} is a deletion; roll back to a put",
             [{"loc": ["to_version"], "msg": "names a deletion"}],
         )
-    kind = services.registry.find(old.kind)
-    if kind is None:
-        raise ValidationFailed(
-            f"version {body.to_version} has kind {old.kind!r}, which this service no longer knows",
-            [{"loc": ["kind"], "msg": "unknown kind"}],
-        )
-    spec = kind.validate(old.spec)
+    # validated against the kind as it is today (as stored when the rollback commits)
+    write = DocumentWrite(old.kind, old.spec, services.registry)
     message = body.message or f"rollback to version {body.to_version}"
     with services.metrics.store_seconds.labels("rollback").time():
         result = await services.store.put(
             ns,
             name,
-            lambda _current: NewContent(kind.name, spec, message),
+            lambda current: write.content(current, message),
             author=caller.name,
             action=Action.ROLLBACK,
             origin=origin_of(request),
+            depends_on=write.guard,
         )
     return json_response(
         {**document_json(services, caller, result.document), "rolled_back_to": body.to_version},

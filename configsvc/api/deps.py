@@ -13,6 +13,7 @@ from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.kinds import KindStore
 from configsvc.store.space import StoreSpace
 
 log = logging.getLogger("configsvc")
@@ -24,6 +25,7 @@ class Services:
 
     settings: ServiceSettings
     store: EtcdConfigStore
+    kinds: KindStore
     registry: KindRegistry
     auth: Authenticator
     metrics: Metrics

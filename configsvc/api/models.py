@@ -154,13 +154,70 @@ class DeletedOut(HistoryItemOut):
     deleted: Literal[True]
 
 
+KIND_EXAMPLE: dict[str, Any] = {
+    "kind": "AgentRoles",
+    "builtin": False,
+    "version": 3,
+    "description": "Agent roles: skills and concurrency",
+    "schema": {
+        "type": "object",
+        "properties": {"roles": {"type": "object"}},
+        "required": ["roles"],
+        "additionalProperties": False,
+    },
+    "revision": 1234,
+    "updated_at": "2026-11-22T01:02:03.456Z",
+    "updated_by": "platform-team",
+    "message": "add max_concurrency",
+}
+
+
 class SchemaOut(_Answer):
+    """A kind: built in (a pydantic model of the service) or registered by a team."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [KIND_EXAMPLE]})
+
     kind: str
     schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of the spec")
+    builtin: bool = Field(description="shipped with the service: cannot be replaced or deleted")
+    version: int = Field(ge=1, description="per kind, never reused (built-in kinds: 1)")
+    description: str | None = None
+    revision: int | None = Field(default=None, description="the store's revision (user kinds)")
+    updated_at: str | None = None
+    updated_by: str | None = None
+    message: str | None = None
 
 
 class SchemasOut(_Answer):
     items: list[SchemaOut]
+
+
+class SchemaPutOut(SchemaOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**KIND_EXAMPLE, "changed": True}]})
+
+    revision: int | None = Field(description="the store's revision; null on a dry run")
+    changed: bool = Field(description="false when the kind was equal and nothing was written")
+    dry_run: bool | None = Field(default=None, description="true: checked, nothing stored")
+
+
+class KindHistoryItemOut(_Answer):
+    version: int
+    revision: int
+    updated_at: str
+    updated_by: str
+    message: str | None
+    action: Literal["put", "delete"]
+
+
+class KindHistoryOut(_Answer):
+    kind: str
+    items: list[KindHistoryItemOut] = Field(description="newest first")
+
+
+class KindVersionOut(SchemaOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**KIND_EXAMPLE, "action": "put"}]})
+
+    action: Literal["put"]
 
 
 class TokenOut(_Answer):

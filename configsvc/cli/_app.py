@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 
-from configsvc.cli import _cmd_secrets, _cmd_tokens
+from configsvc.cli import _cmd_schemas, _cmd_secrets, _cmd_tokens
 from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
 from configsvc.cli._cmd_rollback import rollback
-from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch
 from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
@@ -47,7 +46,7 @@ def build_app() -> typer.Typer:
     app.command()(diff)
     app.command()(rollback)
     app.command()(watch)
-    app.command()(schemas)
+    app.add_typer(_cmd_schemas.app, name="schemas")
     app.add_typer(_cmd_tokens.app, name="tokens")
     app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+from configsvc_schemas.wire import schema_path
+
 from configsvc.cli._errors import FileError, ServiceError
 from configsvc.cli._files import LocalDocument, load_file
 from configsvc.cli._http import Api, doc_path
@@ -30,20 +33,32 @@ class Result(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """What happened to one document, or to one kind (`kind` set, no `ref`)."""
+
     result: Result
     source: str
     ref: DocRef | None = None
     version: int | None = None
     error: str | None = None
+    kind: str | None = None
 
     @property
     def failed(self) -> bool:
         return self.result in (Result.REFUSED, Result.FAILED)
 
+    @property
+    def subject(self) -> str | None:
+        if self.ref is not None:
+            return str(self.ref)
+        return f"kind {self.kind}" if self.kind else None
+
     def to_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"kind": self.kind} if self.kind else {}
+        if not self.kind:
+            found["namespace"] = self.ref.namespace if self.ref else None
+            found["name"] = self.ref.name if self.ref else None
         return {
-            "namespace": self.ref.namespace if self.ref else None,
-            "name": self.ref.name if self.ref else None,
+            **found,
             "source": self.source,
             "result": self.result.value,
             "version": self.version,
@@ -53,10 +68,10 @@ class Outcome:
     def describe(self) -> str:
         """One line for people, e.g. `updated       prod/chat-models  version 4  (a.yaml:1)`."""
         if self.failed:
-            subject = f"{self.ref} ({self.source})" if self.ref else self.source
+            subject = f"{self.subject} ({self.source})" if self.subject else self.source
             return f"{subject}: {self.error}"
         version = f"  version {self.version}" if self.version is not None else ""
-        return f"{self.result.value:<12}  {self.ref}{version}  ({self.source})"
+        return f"{self.result.value:<12}  {self.subject}{version}  ({self.source})"
 
 
 class Applier:
@@ -71,14 +86,55 @@ class Applier:
         self._dry_run = dry_run
 
     def apply_file(self, path: Path) -> Iterator[Outcome]:
+        yield from self.apply_files([path])
+
+    def apply_files(self, paths: list[Path], *, kinds_only: bool = False) -> Iterator[Outcome]:
+        """Apply every kind file of `paths` first (documents may need them), then every
+        document; with `kinds_only`, a document is a failure."""
+        loaded: list[LocalDocument | Outcome] = []  # in file order; unreadable files too
+        for path in paths:
+            try:
+                loaded += load_file(path)
+            except FileError as exc:
+                where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+                loaded.append(Outcome(Result.FAILED, where, error=exc.reason))
+        for document in loaded:
+            if isinstance(document, LocalDocument) and document.is_kind:
+                yield self.apply_kind(document)
+        for document in loaded:
+            if isinstance(document, Outcome):
+                yield document
+            elif document.is_kind:
+                continue
+            elif kinds_only:
+                error = "not a kind file (a kind file has top-level kind and schema)"
+                yield Outcome(Result.FAILED, document.where, error=error)
+            else:
+                yield self.apply_document(document)
+
+    def apply_kind(self, document: LocalDocument) -> Outcome:
+        """PUT one kind file (`kind`, `schema`, optional `description` and `message`)."""
         try:
-            documents = load_file(path)
+            kind = document.kind_name()
         except FileError as exc:
-            where = f"{path}:{exc.line}" if exc.line is not None else str(path)
-            yield Outcome(Result.FAILED, where, error=exc.reason)
-            return
-        for document in documents:
-            yield self.apply_document(document)
+            return Outcome(Result.FAILED, document.where, error=exc.reason)
+        body = {
+            key: document.body[key]
+            for key in ("schema", "description", "message")
+            if document.body.get(key) is not None
+        }
+        unknown = sorted(set(document.body) - {"kind", "schema", "description", "message"})
+        if unknown:
+            error = f"unknown field(s) in a kind file: {', '.join(unknown)}"
+            return Outcome(Result.FAILED, document.where, error=error, kind=kind)
+        params = {"dry_run": "true"} if self._dry_run else None
+        try:
+            response = self._api.request("PUT", schema_path(kind), params=params, body=body)
+        except ServiceError as exc:
+            if exc.status == 401:
+                raise
+            return Outcome(Result.REFUSED, document.where, error=exc.summary(), kind=kind)
+        return self._outcome(response, document.where, None, kind)
 
     def apply_document(self, document: LocalDocument) -> Outcome:
         try:
@@ -96,6 +152,11 @@ class Applier:
         path = doc_path(ref.namespace, ref.name)
         params = {"dry_run": "true"} if self._dry_run else None
         response = self._api.request("PUT", path, params=params, body=document.body)
+        return self._outcome(response, document.where, ref, None)
+
+    def _outcome(
+        self, response: httpx.Response, where: str, ref: DocRef | None, kind: str | None
+    ) -> Outcome:
         written = response.json()
         if response.status_code == 201:
             result = Result.WOULD_CREATE if self._dry_run else Result.CREATED
@@ -103,4 +164,4 @@ class Applier:
             result = Result.UNCHANGED
         else:
             result = Result.WOULD_UPDATE if self._dry_run else Result.UPDATED
-        return Outcome(result, document.where, ref, written.get("version"))
+        return Outcome(result, where, ref, written.get("version"), kind=kind)

@@ -40,7 +40,8 @@ def apply(
 
     Each document says: created, updated, unchanged (no new version is written for an
     identical document) or refused with the service's field paths. A folder is applied
-    document by document, not as one transaction.
+    document by document, not as one transaction. Kind files (top-level `kind` and
+    `schema`) are applied first, so a folder may hold kinds and their documents.
     """
     with open_session(ctx, url, token, output) as s:
         applier = Applier(s.api, dry_run=dry_run)
@@ -48,9 +49,8 @@ def apply(
             _watch(s, applier, files, debounce)
             return
         report = Reporter(s.out, stream=False)
-        for path in _expand(files):
-            for outcome in applier.apply_file(path):
-                report(outcome)
+        for outcome in applier.apply_files(_expand(files)):
+            report(outcome)
         report.finish()
 
 
@@ -97,9 +97,8 @@ def _watch(s: Session, applier: Applier, roots: list[Path], debounce: int) -> No
 
     def apply_paths(paths: list[Path]) -> None:
         try:
-            for path in paths:
-                for outcome in applier.apply_file(path):
-                    report(outcome)
+            for outcome in applier.apply_files(paths):
+                report(outcome)
         except CliError as exc:  # the service is unreachable or refuses the token: go on
             s.out.warn(exc.message)
 

@@ -37,6 +37,9 @@ class FieldError:
         loc = detail.get("loc") or []
         path = ".".join(str(part) for part in loc) if isinstance(loc, list) else str(loc)
         msg = str(detail.get("msg", "")).removeprefix(VALUE_ERROR_PREFIX)
+        document = detail.get("document")
+        if document:  # a stored document that a kind's change would not fit
+            path = f"{document} {path}".strip()
         return cls(path, msg)
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from configsvc_schemas.wire import is_valid_name
+from configsvc_schemas.wire import KIND_NAME_RULE, is_valid_kind_name, is_valid_name
 
 from configsvc.cli._errors import FileError
 from configsvc.cli._refs import DocRef
@@ -40,6 +40,20 @@ class LocalDocument:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    @property
+    def is_kind(self) -> bool:
+        """A kind file (top-level `kind` and `schema`) rather than a document."""
+        return "schema" in self.body
+
+    def kind_name(self) -> str:
+        """The kind a kind file registers, or `FileError` when missing or invalid."""
+        value = self.body.get("kind")
+        if not isinstance(value, str) or not value:
+            raise FileError(str(self.path), "the kind file has no kind (its name)", self.line)
+        if not is_valid_kind_name(value):
+            raise FileError(str(self.path), f"invalid kind {value!r}: {KIND_NAME_RULE}", self.line)
+        return value
 
     def ref(self) -> DocRef:
         """The document's `namespace/name`, or `FileError` when missing or invalid."""

@@ -16,7 +16,7 @@ from configsvc.cli._errors import CliError, FieldError, ServiceError
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_BODY_IN_MESSAGE = 200
-SUCCESS = (200, 201)
+SUCCESS = (200, 201, 204)
 
 Params = Mapping[str, str | int | bool | list[str]]
 

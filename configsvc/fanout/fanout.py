@@ -25,6 +25,7 @@ from configsvc.settings import MAX_WATCH_STREAMS
 from configsvc.store.keys import DOC_FAMILY, SPEC_FAMILY, KeyLayout
 from configsvc.store.records import DocumentHead
 from configsvc.store.replay import Replayer
+from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.watcher import ChangeFeed, FamilyChange
 
 log = logging.getLogger("configsvc.fanout")
@@ -66,6 +67,7 @@ class Fanout:
         self,
         feed: ChangeFeed,
         replayer: Replayer,
+        codec: SpecCodec,
         registry: KindRegistry,
         metrics: Metrics,
         options: FanoutOptions,
@@ -76,7 +78,7 @@ class Fanout:
         self._encoder = EventEncoder(registry)
         self._ring = EventRing()
         self._subscribers = Subscribers(metrics)
-        self._replayer = replayer
+        self._codec = codec
         self._catch_up = CatchUp(replayer, self._encoder, self._ring, self._drop_slow)
         self._maintenance: asyncio.Task[None] | None = None
         self._opening: set[asyncio.Task[None]] = set()
@@ -206,7 +208,7 @@ class Fanout:
         spec = head.legacy_spec
         written = self._specs.pop((ns, name, head.version), None)
         if written is not None and written[0] == change.revision:
-            spec = self._replayer.codec.decode(ns, name, written[1])
+            spec = self._codec.decode(ns, name, written[1])
         if spec is None:
             # The document key changed with no new version (a layout migration rewriting
             # it): nothing a reader sees has changed.

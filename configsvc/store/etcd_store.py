@@ -15,7 +15,7 @@ import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from configsvc.errors import (
     Conflict,
@@ -61,6 +61,19 @@ RETRY_PAUSE_MAX = 0.005
 """Upper bound (seconds) of the random pause between compare-and-set rounds."""
 
 
+class WriteGuard(Protocol):
+    """Another key a document write depends on (its kind): read in the same transaction as
+    the document and shown to `observe` before `build` runs (which may raise); the commit
+    holds only if that key has not changed since, and carries `ops()` along."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    def observe(self, value: bytes | None, mod_revision: int) -> None: ...
+
+    def ops(self) -> list[Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Current:
     """A document's state read at one revision, as a write needs it."""
@@ -68,6 +81,7 @@ class _Current:
     document: Document | None
     last_version: int
     guard_revision: int
+    dependency_revision: int = 0
 
 
 class EtcdConfigStore:
@@ -143,21 +157,28 @@ class EtcdConfigStore:
 
     # ---- writes ------------------------------------------------------------------------
 
-    async def _read_current(self, ns: str, name: str) -> _Current:
+    async def _read_current(
+        self, ns: str, name: str, depends_on: WriteGuard | None = None
+    ) -> _Current:
         doc_key = self.layout.doc(ns, name)
         version_key = self.layout.version(ns, name)
         specs = self.layout.history_spec_prefix(ns, name)
-        response = await self.kv.txn(
-            [],
-            [
-                range_op(doc_key),
-                range_op(version_key),
-                range_op(specs, prefix_end(specs), last=True),
-            ],
-        )
+        ops = [
+            range_op(doc_key),
+            range_op(version_key),
+            range_op(specs, prefix_end(specs), last=True),
+        ]
+        if depends_on is not None:
+            ops.append(range_op(depends_on.key))
+        response = await self.kv.txn([], ops)
         doc_kvs = response.responses[0].response_range.kvs
         version_kvs = response.responses[1].response_range.kvs
         spec_kvs = response.responses[2].response_range.kvs
+        dependency_revision = 0
+        if depends_on is not None:
+            dep_kvs = response.responses[3].response_range.kvs
+            dependency_revision = dep_kvs[0].mod_revision if dep_kvs else 0
+            depends_on.observe(dep_kvs[0].value if dep_kvs else None, dependency_revision)
         document = None
         if doc_kvs:
             head = DocumentHead.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
@@ -169,7 +190,7 @@ class EtcdConfigStore:
             document = head.document(spec)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
-        return _Current(document, last_version, guard)
+        return _Current(document, last_version, guard, dependency_revision)
 
     def _version_ops(
         self, record: HistoryRecord, spec: bytes | None, document_op: Any, origin: str | None
@@ -209,13 +230,24 @@ class EtcdConfigStore:
                 ops.append(delete_op(start, key_of(ns, name, oldest_kept)))
         return ops
 
-    async def _commit(self, ns: str, name: str, current: _Current, ops: list[Any]) -> int | None:
-        """Run `ops` if the document has not changed since `current`; the new revision or None."""
+    async def _commit(
+        self,
+        ns: str,
+        name: str,
+        current: _Current,
+        ops: list[Any],
+        depends_on: WriteGuard | None = None,
+    ) -> int | None:
+        """Run `ops` if the document (and what it depends on) has not changed since
+        `current`; the new revision or None."""
         size = sum(op.ByteSize() for op in ops)
         if size > MAX_WRITE_BYTES:
             raise PayloadTooLarge(f"the write is {size} bytes, over the {MAX_WRITE_BYTES} limit")
-        guard = mod_revision_is(self.layout.version(ns, name), current.guard_revision)
-        response = await self.kv.txn([guard], ops)
+        guards = [mod_revision_is(self.layout.version(ns, name), current.guard_revision)]
+        if depends_on is not None:
+            guards.append(mod_revision_is(depends_on.key, current.dependency_revision))
+            ops = [*ops, *depends_on.ops()]
+        response = await self.kv.txn(guards, ops)
         if not response.succeeded:
             return None
         self.kv.space.writable()
@@ -234,6 +266,7 @@ class EtcdConfigStore:
         create_only: bool = False,
         dry_run: bool = False,
         origin: str | None = None,
+        depends_on: WriteGuard | None = None,
     ) -> WriteResult:
         """Create or replace a document with what `build` makes of the current one.
 
@@ -241,10 +274,11 @@ class EtcdConfigStore:
         raise (e.g. `ValidationFailed`); nothing is written then. A `Action.PUT` whose kind
         and spec equal the stored ones writes nothing. `if_match` is the revision the caller
         read (412 when it is not the current one); `create_only` answers 409 if the document
-        exists. With `dry_run` every check runs and nothing is written.
+        exists. With `dry_run` every check runs and nothing is written. `depends_on` is read
+        with the document and must be unchanged when the write commits.
         """
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = await self._read_current(ns, name)
+            current = await self._read_current(ns, name, depends_on)
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
@@ -290,7 +324,7 @@ class EtcdConfigStore:
             )
             document_op = put_op(self.layout.doc(ns, name), new.stored_value())
             ops = self._version_ops(record, spec, document_op, origin)
-            revision = await self._commit(ns, name, current, ops)
+            revision = await self._commit(ns, name, current, ops, depends_on)
             if revision is not None:
                 stored = dataclasses.replace(new, revision=revision)
                 return WriteResult(stored, created=document is None, changed=True)

@@ -15,11 +15,22 @@
                                   apart from the metadata so that listing history never reads
                                   specs, and the only copy of the current version's spec
     {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
+    {prefix}kind/{Kind}           a user-defined kind: its schema and version; once deleted, a
+                                  tombstone (no schema) that keeps the version counter and the
+                                  secret paths, so versions never repeat and the history of its
+                                  documents stays masked; its mod_revision guards every write
+                                  of a document of that kind
+    {prefix}kuse/{Kind}           touched by every write of a document of that kind; a change of
+                                  the kind requires it unchanged since it read the documents, so
+                                  a document written meanwhile makes it check them again
+    {prefix}khist/{Kind}/{v}      one history record per version of the kind (metadata)
+    {prefix}kschema/{Kind}/{v}    the schema of that version (puts only)
     {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
     {prefix}meta/secret-keys      a check value per key that sealed secrets at rest
     {prefix}audit/{time}-{tag}    one audit record per change, in time order (see `audit`)
 
-Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
+Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, kinds
+`[A-Z][A-Za-z0-9]{0,63}`, so they hold no `/`.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ VERSION_DIGITS = 12
 DOC_FAMILY = "doc"
 SPEC_FAMILY = "hspec"
 TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
+KIND_FAMILY = "kind"
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
 
 
@@ -111,6 +123,24 @@ class KeyLayout:
 
     def tokens_root(self) -> bytes:
         return f"{self.prefix}{TOKEN_FAMILY}/".encode()
+
+    def kind(self, name: str) -> bytes:
+        return f"{self.prefix}{KIND_FAMILY}/{name}".encode()
+
+    def kind_use(self, name: str) -> bytes:
+        return f"{self.prefix}kuse/{name}".encode()
+
+    def kinds_root(self) -> bytes:
+        return f"{self.prefix}{KIND_FAMILY}/".encode()
+
+    def kind_history_prefix(self, name: str) -> bytes:
+        return f"{self.prefix}khist/{name}/".encode()
+
+    def kind_history(self, name: str, version: int) -> bytes:
+        return self.kind_history_prefix(name) + f"{version:0{VERSION_DIGITS}d}".encode()
+
+    def kind_schema(self, name: str, version: int) -> bytes:
+        return f"{self.prefix}kschema/{name}/{version:0{VERSION_DIGITS}d}".encode()
 
     @staticmethod
     def split_doc(rest: str) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,9 @@ from configsvc.store.keys import KeyLayout
 log = logging.getLogger("configsvc.watcher")
 
 ChangeHandler = Callable[["FamilyChange"], None]
-StartHandler = Callable[[int], None]
+StartHandler = Callable[[int], Awaitable[None] | None]
+"""Called with the revision the watch starts from; one that returns an awaitable (e.g. a
+cache that reads the store afresh) is awaited before any change is handed on."""
 GapHandler = Callable[[], None]
 
 
@@ -102,7 +104,8 @@ class StoreWatcher:
         self._handlers.setdefault(family, []).append(handler)
 
     def on_start(self, handler: StartHandler) -> None:
-        """Call `handler(revision)` whenever the watch (re)starts from a fresh read."""
+        """Call `handler(revision)` whenever the watch (re)starts from a fresh read (and await
+        what it returns, if anything, before the first change)."""
         self._start_handlers.append(handler)
 
     def on_gap(self, handler: GapHandler) -> None:
@@ -147,7 +150,9 @@ class StoreWatcher:
     async def _start_over(self) -> None:
         self._head = await self._kv.current_revision()
         for handler in self._start_handlers:
-            handler(self._head)
+            pending = handler(self._head)
+            if pending is not None:
+                await pending
         self._ready.set()
 
     def _gap(self) -> None:

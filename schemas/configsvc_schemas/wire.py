@@ -29,6 +29,17 @@ def is_valid_name(value: str) -> bool:
     return NAME_PATTERN.fullmatch(value) is not None
 
 
+KIND_NAME_PATTERN = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+"""A kind's name, CamelCase like the built-ins (`ModelEndpoints`, `AgentRoles`; `fullmatch`)."""
+
+KIND_NAME_RULE = "1-64 characters of A-Z, a-z, 0-9, starting with A-Z (CamelCase, e.g. AgentRoles)"
+
+
+def is_valid_kind_name(value: str) -> bool:
+    """Whether `value` is a valid kind name."""
+    return KIND_NAME_PATTERN.fullmatch(value) is not None
+
+
 def split_key(key: str) -> tuple[str, str]:
     """`"ns/name"` -> `("ns", "name")`; ValueError unless both parts are valid names."""
     namespace, sep, name = key.partition("/")
@@ -57,6 +68,10 @@ def namespace_path(ns: str) -> str:
 
 def document_path(ns: str, name: str) -> str:
     return f"{CONFIGS_PATH}/{ns}/{name}"
+
+
+def schema_path(kind: str) -> str:
+    return f"{SCHEMAS_PATH}/{kind}"
 
 
 # ---- roles -------------------------------------------------------------------------------

@@ -48,8 +48,36 @@ from support import RunningService
 from configsvc.embedded.process import EtcdProcess
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+KIND_PATTERN = r"^[A-Z][A-Za-z0-9]{0,63}$"
+USER_KIND = "FuzzRoles"
+USER_KIND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["roles"],
+    "additionalProperties": False,
+    "properties": {
+        "roles": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["model"],
+                "additionalProperties": False,
+                "properties": {
+                    "model": {"type": "string", "minLength": 1},
+                    "max_concurrency": {"type": "integer", "minimum": 1},
+                    "token": {"type": "string", "x-configsvc-secret": True},
+                },
+            },
+        }
+    },
+}
+
+
+def roles_spec() -> dict[str, Any]:
+    return {"roles": {"planner": {"model": "m", "max_concurrency": 2, "token": MARKER}}}
+
+
 SEEDED_NAMESPACES = ["prod", "staging"]
-SEEDED_NAMES = ["chat-models", "limits", "keys"]
+SEEDED_NAMES = ["chat-models", "limits", "keys", "roles"]
 READER_NAME = "fuzz-reader-q7"
 EXCLUDED_PATHS = ("/v1/watch",)
 
@@ -99,10 +127,11 @@ def fuzz_schema(service: RunningService) -> dict[str, Any]:
                         "kind": [kind["kind"] for kind in kinds],
                     }[parameter["name"]]
                     # Any string at all comes from the negative mode (which breaks the pattern).
+                    pattern = KIND_PATTERN if parameter["name"] == "kind" else NAME_PATTERN
                     parameter["schema"] = {
                         "anyOf": [
                             {"type": "string", "enum": seeded},
-                            {"type": "string", "pattern": NAME_PATTERN},
+                            {"type": "string", "pattern": pattern},
                         ]
                     }
         post = operations.get("post")
@@ -228,11 +257,14 @@ def _as_httpx(response: Any) -> httpx.Response:
 def seeded(service: RunningService, etcd: EtcdProcess) -> Iterator[tuple[StoreProbe, str]]:
     """The service with documents (one holding the secret MARKER) and a reader token."""
     with service.client() as api:
+        kind = api.put(f"/v1/schemas/{USER_KIND}", json={"schema": USER_KIND_SCHEMA})
+        assert kind.status_code == 201, kind.text
         for ns in SEEDED_NAMESPACES:
             for name, kind, spec in (
                 ("chat-models", "ModelEndpoints", models_spec()),
                 ("limits", "RateLimits", rate_spec(1)),
                 ("limits", "RateLimits", rate_spec(2)),
+                ("roles", USER_KIND, roles_spec()),
             ):
                 answer = api.put(f"/v1/configs/{ns}/{name}", json={"kind": kind, "spec": spec})
                 assert answer.status_code in (200, 201), answer.text
@@ -336,6 +368,9 @@ RAW_TARGETS: list[tuple[str, str, dict[str, Any]]] = [
     ("PUT", "/v1/configs/prod/new-doc", {"kind": "RateLimits", "spec": rate_spec(3)}),
     ("POST", "/v1/configs/prod/limits/rollback", {"to_version": 1, "message": "m"}),
     ("POST", "/v1/tokens", {"name": "raw-fuzz", "role": "reader", "namespaces": ["*"]}),
+    ("PUT", "/v1/configs/prod/roles", {"kind": USER_KIND, "spec": roles_spec()}),
+    ("PUT", f"/v1/schemas/{USER_KIND}", {"schema": USER_KIND_SCHEMA, "description": "d"}),
+    ("PUT", "/v1/schemas/RawFuzz", {"schema": USER_KIND_SCHEMA, "message": "m"}),
 ]
 
 

@@ -15,6 +15,7 @@ from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.store.records import Document
 from configsvc.store.replay import Change, Snapshot
+from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.watcher import ChangeHandler, FamilyChange, GapHandler, StartHandler
 
 
@@ -135,6 +136,7 @@ def make_fanout(feed: ScriptedFeed, replayer: ScriptedReplayer, **options: Any) 
     return Fanout(
         feed,
         replayer,  # type: ignore[arg-type]
+        SpecCodec(),
         KindRegistry(),
         Metrics(),
         FanoutOptions(ready_timeout=1.0, **options),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
 
 from configsvc_schemas import BUILTIN_KINDS
 from configsvc_schemas.wire import split_key
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError, model_validator
 
 from configsvc_client._types import Document
 
@@ -22,6 +23,38 @@ ValueCallback = Callable[[M | None, M | None], object]
 
 class DocumentRejected(ValueError):
     """A document failed local validation against a bound model."""
+
+
+class SpecMapping(RootModel[dict[str, Any]], Mapping[str, Any]):
+    """A document's spec as a read-only mapping (what `client.bind(key)` gives with no model).
+
+    Nested objects are read-only mappings and arrays are tuples, so a value shared with every
+    reader of the binding cannot be changed by one of them. Any kind is accepted.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="after")
+    def _freeze(self) -> SpecMapping:
+        object.__setattr__(self, "root", _frozen(self.root))
+        return self
+
+    def __getitem__(self, key: str) -> Any:
+        return self.root[key]
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # keys, as a mapping's
+        return iter(self.root)
+
+    def __len__(self) -> int:
+        return len(self.root)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
 
 
 def kind_of(model: type[BaseModel]) -> str | None:

@@ -9,12 +9,12 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 
 import httpx
 from configsvc_schemas.wire import NAME_RULE, is_valid_name
 
-from configsvc_client._binding import Binding, M
+from configsvc_client._binding import Binding, M, SpecMapping
 from configsvc_client._cache import SnapshotCache
 from configsvc_client._coordinator import Coordinator
 from configsvc_client._http import acquire_http, release_http, ssl_context
@@ -190,14 +190,22 @@ class ConfigClient:
         mode = Mode.CACHED if self._restarting else Mode.STOPPED
         return ClientStatus(mode, self._state.revision, None, None)
 
-    def bind(self, key: str, model: type[M]) -> Binding[M]:
-        """A live view of document `"namespace/name"` parsed as `model` (a pydantic model,
-        e.g. a kind from `configsvc_client.kinds` or a stricter subclass of one).
+    @overload
+    def bind(self, key: str) -> Binding[SpecMapping]: ...
+
+    @overload
+    def bind(self, key: str, model: type[M]) -> Binding[M]: ...
+
+    def bind(self, key: str, model: type[Any] | None = None) -> Binding[Any]:
+        """A live view of document `"namespace/name"` parsed as `model`: any pydantic model
+        (a kind from `configsvc_client.kinds`, a stricter subclass of one, or a model
+        generated from a user kind's JSON Schema). With no model, `value` is the spec as a
+        read-only mapping (`SpecMapping`), whatever the document's kind.
 
         Bind before or after `start()`; a version that fails `model` is not applied.
         """
         with state_lock():
-            return self._state.bind(key, model)
+            return self._state.bind(key, model or SpecMapping)
 
     def on_change(self, callback: DocumentCallback) -> DocumentCallback:
         """Call `callback(old, new)` with `Document`s for every applied version of any
