@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import configs, health, schemas, tokens, whoami
+from configsvc.api import configs, health, schemas, session, tokens, whoami
+from configsvc.api.console import install_console
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
@@ -22,11 +23,13 @@ from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
 from configsvc.registry import KindRegistry
+from configsvc.sessions import SESSION_PATH, SessionManager, SessionOptions
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
-from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
+from configsvc.store.keys import SESSION_FAMILY, TOKEN_FAMILY, KeyLayout
 from configsvc.store.replay import Replayer
+from configsvc.store.sessions import SessionStore
 from configsvc.store.watcher import FamilyChange, StoreWatcher
 
 log = logging.getLogger("configsvc")
@@ -79,12 +82,17 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         layout = KeyLayout(settings.key_prefix)
         store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
         registry = KindRegistry()
+        auth = Authenticator(store, admin_token)
+        sessions = SessionManager(
+            SessionStore(kv, layout), auth, SessionOptions(ttl=settings.session_ttl)
+        )
         app.state.services = Services(
             settings=settings,
             store=store,
             registry=registry,
-            auth=Authenticator(store, admin_token),
+            auth=auth,
             metrics=metrics,
+            sessions=sessions,
         )
         watcher = StoreWatcher(kv, layout)
         fanout = Fanout(
@@ -95,6 +103,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),
         )
         follow_revocations(watcher, fanout)
+        watcher.on(SESSION_FAMILY, sessions.on_session_change)
         fanout.start()
         watcher.start()
         app.fanout = fanout
@@ -114,12 +123,18 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         version="1.0",
         summary="Hot-reloading configuration for services that call LLMs",
         lifespan=lifespan,
+        # Swagger UI is served from the package by install_console (FastAPI's loads it from
+        # a CDN, with an inline script); ReDoc likewise needs a CDN, so it is off.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(health.router)
     app.include_router(configs.router)
     app.include_router(schemas.router)
     app.include_router(tokens.router)
     app.include_router(whoami.router)
+    app.include_router(session.router)
+    install_console(app)
     _document_watch_route(app)
     _declare_bearer_auth(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -163,7 +178,7 @@ def _document_watch_route(app: ConfigsvcApp) -> None:
 
 
 BEARER_SCHEME = "bearer"
-PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
+PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH, SESSION_PATH)
 
 
 def _declare_bearer_auth(app: FastAPI) -> None:

@@ -74,6 +74,10 @@ class Principal:
             raise Forbidden(f"token {self.name!r} may not access namespace {ns!r}")
 
 
+ADMIN_PRINCIPAL = Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
+"""The service's own admin token (from the settings, never stored)."""
+
+
 def hash_secret(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -108,16 +112,31 @@ class Authenticator:
         self._admin_hash = hash_secret(admin_token).encode()
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        token = _bearer(authorization)
-        presented = hash_secret(token).encode()
-        if hmac.compare_digest(presented, self._admin_hash):
-            return Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
+        """The caller of `Authorization: Bearer <token>`; 401 when missing or not valid."""
+        return await self.authenticate_token(_bearer(authorization))
+
+    async def authenticate_token(self, token: str) -> Principal:
+        """The principal of `token`; 401 when it is not a valid token."""
+        presented = hash_secret(token)
+        if hmac.compare_digest(presented.encode(), self._admin_hash):
+            return ADMIN_PRINCIPAL
         name = token_name(token)
-        if name is None:
+        principal = None if name is None else await self.principal_of_hash(name, presented)
+        if principal is None:
             raise Unauthorized("invalid token")
+        return principal
+
+    async def principal_of_hash(self, name: str, sha256: str) -> Principal | None:
+        """The principal of the token called `name` whose hash is `sha256`; None when that
+        token was revoked or replaced. Read from the store on every call, so that what rests
+        on a token (a console session) ends at once when the token does."""
+        if name == ADMIN_NAME:
+            return (
+                ADMIN_PRINCIPAL if hmac.compare_digest(sha256.encode(), self._admin_hash) else None
+            )
         record = await self._store.get_token(name)
-        if record is None or not hmac.compare_digest(presented, record.sha256.encode()):
-            raise Unauthorized("invalid token")
+        if record is None or not hmac.compare_digest(sha256.encode(), record.sha256.encode()):
+            return None
         return principal_of(record)
 
 

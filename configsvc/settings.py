@@ -15,6 +15,8 @@ DEFAULT_HISTORY_LIMIT = 1000
 DEFAULT_STORE_TIMEOUT_SECONDS = 5.0
 DEFAULT_REQUEST_READ_TIMEOUT_SECONDS = 30.0
 MAX_BODY_BYTES = 512 * 1024
+DEFAULT_SESSION_TTL_SECONDS = 8 * 3600.0
+"""A web console session lasts a working day; then the browser signs in again."""
 MAX_WATCH_STREAMS = 20_000
 """Open watch streams per instance; past it, new ones get 503."""
 
@@ -43,6 +45,11 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_REQUEST_READ_TIMEOUT_SECONDS,
         gt=0,
         description="seconds a request may take to arrive whole (then 408, connection closed)",
+    )
+    session_ttl: float = Field(
+        default=DEFAULT_SESSION_TTL_SECONDS,
+        gt=0,
+        description="seconds a web console session lasts after sign-in",
     )
     key_prefix: str = Field(
         default="/configsvc/",

@@ -13,6 +13,9 @@
     {prefix}hspec/{ns}/{name}/{v} the spec of that version (puts and rollbacks), apart from
                                   the metadata so that listing history never reads specs
     {prefix}tok/{name}            an API token: name, role, namespace patterns, sha256 of secret
+    {prefix}sess/{id_sha256}      a console session: the token's name and hash, its expiry; the
+                                  key is the sha256 of the session id (the id itself, the
+                                  cookie's value, is never stored)
 
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, so they hold no `/`.
 """
@@ -25,6 +28,7 @@ VERSION_DIGITS = 12
 
 DOC_FAMILY = "doc"
 TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
+SESSION_FAMILY = "sess"
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
 
 
@@ -73,6 +77,12 @@ class KeyLayout:
 
     def tokens_root(self) -> bytes:
         return f"{self.prefix}{TOKEN_FAMILY}/".encode()
+
+    def session(self, id_sha256: str) -> bytes:
+        return f"{self.prefix}{SESSION_FAMILY}/{id_sha256}".encode()
+
+    def sessions_root(self) -> bytes:
+        return f"{self.prefix}{SESSION_FAMILY}/".encode()
 
     @staticmethod
     def split_doc(rest: str) -> tuple[str, str] | None:
