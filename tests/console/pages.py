@@ -57,7 +57,9 @@ class Console:
     def find_all(self, css: str) -> list[WebElement]:
         return list(self.driver.find_elements(By.CSS_SELECTOR, css))
 
-    def until(self, condition: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS) -> T:
+    def until(
+        self, condition: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS
+    ) -> T:
         """Wait until `condition()` is truthy; return it. Fails saying `what` was awaited."""
 
         def check(_driver: Any) -> T | None:
@@ -70,7 +72,9 @@ class Console:
             result: T = WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(check)
         except TimeoutException:
             self.screenshot("timeout")
-            raise AssertionError(f"timed out waiting for {what}; page says: {self.text()[:800]}") from None
+            raise AssertionError(
+                f"timed out waiting for {what}; page says: {self.text()[:800]}"
+            ) from None
         return result
 
     def wait_for(self, css: str) -> WebElement:
@@ -105,29 +109,40 @@ class Console:
         )
 
     def textarea(self, css: str) -> str:
-        value: str = self.driver.execute_script("return document.querySelector(arguments[0]).value", css)
+        value: str = self.driver.execute_script(
+            "return document.querySelector(arguments[0]).value", css
+        )
         return value
 
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
-    def fetch(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def fetch(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """A fetch() made by the page itself (same origin, the page's cookie)."""
         script = """
             const [method, path, body, headers, done] = arguments;
             const init = {method, headers: {...headers}, credentials: 'same-origin'};
-            if (body !== null) { init.body = JSON.stringify(body); init.headers['Content-Type'] = 'application/json'; }
+            if (body !== null) {
+              init.body = JSON.stringify(body);
+              init.headers['Content-Type'] = 'application/json';
+            }
             fetch(path, init).then(async (r) => done({status: r.status, body: await r.text()}))
               .catch((e) => done({status: 0, body: String(e)}));
         """
-        result: dict[str, Any] = self.driver.execute_async_script(script, method, path, body, headers or {})
+        result: dict[str, Any] = self.driver.execute_async_script(
+            script, method, path, body, headers or {}
+        )
         return result
 
     # ---- cookies, logs, screenshots ----------------------------------------------------------
 
     def all_cookies(self) -> list[dict[str, Any]]:
         """Every cookie of the browser (get_cookies only sees those of the page's path)."""
-        cookies: list[dict[str, Any]] = self.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        cookies: list[dict[str, Any]] = self.driver.execute_cdp_cmd("Network.getAllCookies", {})[
+            "cookies"
+        ]
         return cookies
 
     def browser_log(self) -> list[str]:

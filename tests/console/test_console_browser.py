@@ -23,10 +23,17 @@ from tests.api.helpers import LOCAL_KEY, model_spec
 pytestmark = pytest.mark.timeout(180)
 
 SERVICE_LOGGERS = ("configsvc", "uvicorn")
+PATH_SEPARATOR = " \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} "
+"""How the console shows a field path (endpoints > a > timeout)."""
 
 
-def make_token(admin: httpx.Client, name: str, role: str, namespaces: list[str], secrets: bool = False) -> str:
-    answer = admin.post("/v1/tokens", json={"name": name, "role": role, "namespaces": namespaces, "secrets": secrets})
+def make_token(
+    admin: httpx.Client, name: str, role: str, namespaces: list[str], secrets: bool = False
+) -> str:
+    answer = admin.post(
+        "/v1/tokens",
+        json={"name": name, "role": role, "namespaces": namespaces, "secrets": secrets},
+    )
     assert answer.status_code == 201, answer.text
     token: str = answer.json()["token"]
     return token
@@ -35,9 +42,16 @@ def make_token(admin: httpx.Client, name: str, role: str, namespaces: list[str],
 def seed(admin: httpx.Client, ns: str) -> None:
     """chat-models at version 2 (local read timeout 600, then 900) and limits at version 1."""
     for read, message in ((600, "first cut"), (900, "raise read timeout for the local 34B model")):
-        answer = admin.put(f"/v1/configs/{ns}/chat-models", json={"kind": "ModelEndpoints", "spec": model_spec(read), "message": message})
+        answer = admin.put(
+            f"/v1/configs/{ns}/chat-models",
+            json={"kind": "ModelEndpoints", "spec": model_spec(read), "message": message},
+        )
         assert answer.status_code in (200, 201), answer.text
-    limits = {"kind": "RateLimits", "spec": {"limits": {"chat": {"requests_per_second": 5, "burst": 10}}}, "message": "initial limits"}
+    limits = {
+        "kind": "RateLimits",
+        "spec": {"limits": {"chat": {"requests_per_second": 5, "burst": 10}}},
+        "message": "initial limits",
+    }
     assert admin.put(f"/v1/configs/{ns}/limits", json=limits).status_code == 201
 
 
@@ -74,7 +88,9 @@ def test_sign_in_keeps_the_token_out_of_urls_logs_and_scripts(
     seed(admin, "signin")
     console.wait_for("#token")
     console.screenshot("signin")
-    assert console.js("return document.activeElement.id") == "token", "focus starts on the token field"
+    assert console.js("return document.activeElement.id") == "token", (
+        "focus starts on the token field"
+    )
     console.sign_in(writer)
     console.wait_text(".card-list", "signin")
     console.screenshot("namespaces")
@@ -85,16 +101,22 @@ def test_sign_in_keeps_the_token_out_of_urls_logs_and_scripts(
     assert console.js("return document.cookie") == "", "the session cookie is readable by scripts"
     assert console.js("return localStorage.length + sessionStorage.length") == 0
     assert writer not in console.js("return document.documentElement.outerHTML")
-    assert writer not in console.js("return document.getElementById('token') ? document.getElementById('token').value : ''")
+    assert writer not in console.js(
+        "return document.getElementById('token') ? document.getElementById('token').value : ''"
+    )
     cookies = [c for c in console.all_cookies() if c["name"] == "configsvc_session"]
     assert len(cookies) == 1, cookies
     cookie = cookies[0]
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
     assert cookie["path"] == "/v1"
-    assert cookie["secure"] is False  # plain HTTP here; Secure under TLS (tests/console/test_session_api.py)
+    assert (
+        cookie["secure"] is False
+    )  # plain HTTP here; Secure under TLS (tests/console/test_session_api.py)
     assert writer not in cookie["value"]
-    service_log = [r.getMessage() for r in caplog.records if r.name.split(".")[0] in SERVICE_LOGGERS]
+    service_log = [
+        r.getMessage() for r in caplog.records if r.name.split(".")[0] in SERVICE_LOGGERS
+    ]
     assert not [line for line in service_log if writer in line]
 
 
@@ -115,28 +137,48 @@ def test_browse_namespaces_documents_and_a_document_with_masked_secrets(
     assert LOCAL_KEY not in console.text()
     assert "read: 900" in spec
     history = console.wait_for("ol.history").text
-    assert "v2" in history and "v1" in history and "first cut" in history and "raise read timeout" in history
+    assert (
+        "v2" in history
+        and "v1" in history
+        and "first cut" in history
+        and "raise read timeout" in history
+    )
     assert "Secret values show as ****" in console.text()
     console.wait_text("#fleet-title", "Fleet")
     console.wait_text(".panel", "Fleet reporting is not available on this service")
     console.full_screenshot("document")
 
 
-def test_an_edit_made_elsewhere_appears_live(console: Console, admin: httpx.Client, writer: str) -> None:
+def test_an_edit_made_elsewhere_appears_live(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
     seed(admin, "live")
     console.sign_in(writer)
     console.go("#/ns/live")
     console.wait_text("table.docs", "chat-models")
-    answer = admin.put("/v1/configs/live/limits", json={"kind": "RateLimits", "spec": {"limits": {"chat": {"requests_per_second": 7, "burst": 10}}}, "message": "seven per second"})
+    answer = admin.put(
+        "/v1/configs/live/limits",
+        json={
+            "kind": "RateLimits",
+            "spec": {"limits": {"chat": {"requests_per_second": 7, "burst": 10}}},
+            "message": "seven per second",
+        },
+    )
     assert answer.status_code == 200
     console.wait_text("table.docs tr", "seven per second")
-    admin.put("/v1/configs/live/brand-new", json={"kind": "RateLimits", "spec": {"limits": {}}, "message": "a new one"})
+    admin.put(
+        "/v1/configs/live/brand-new",
+        json={"kind": "RateLimits", "spec": {"limits": {}}, "message": "a new one"},
+    )
     console.wait_text("table.docs tr", "brand-new")
 
     console.go("#/ns/live/doc/chat-models")
     console.wait_text(".meta .version", "2")
     console.wait_text("#live-status", "Live")
-    answer = admin.put("/v1/configs/live/chat-models", json={"kind": "ModelEndpoints", "spec": model_spec(1200), "message": "made elsewhere"})
+    answer = admin.put(
+        "/v1/configs/live/chat-models",
+        json={"kind": "ModelEndpoints", "spec": model_spec(1200), "message": "made elsewhere"},
+    )
     assert answer.status_code == 200
     console.wait_text(".meta .version", "3")
     console.wait_text("pre.spec", "read: 1200")
@@ -146,7 +188,9 @@ def test_an_edit_made_elsewhere_appears_live(console: Console, admin: httpx.Clie
     console.screenshot("live-update")
 
 
-def test_edit_with_a_validation_error_then_a_good_save(console: Console, admin: httpx.Client, writer: str) -> None:
+def test_edit_with_a_validation_error_then_a_good_save(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
     seed(admin, "edit")
     console.sign_in(writer)
     console.go("#/ns/edit/doc/chat-models/edit")
@@ -157,7 +201,7 @@ def test_edit_with_a_validation_error_then_a_good_save(console: Console, admin: 
     console.find("#doc-message").send_keys("try a negative timeout")
     console.find("form.edit-form button[type=submit]").click()
     problem = console.wait_text_of(".problem-list li", "timeout")
-    assert "endpoints › local-34b › timeout › read" in problem
+    assert PATH_SEPARATOR.join(["endpoints", "local-34b", "timeout", "read"]) in problem
     bad_line = text.split("\n").index("      read: 900") + 1
     assert f"go to line {bad_line}" in problem
     assert console.find("#spec-text").get_attribute("aria-invalid") == "true"
@@ -165,9 +209,14 @@ def test_edit_with_a_validation_error_then_a_good_save(console: Console, admin: 
     assert marked == [str(bad_line)]
     console.screenshot("edit-validation-error")
     console.find(".problem-list button").click()
-    selected = console.js("const a = document.activeElement; return a.id + ':' + a.value.slice(a.selectionStart, a.selectionEnd)")
+    selected = console.js(
+        "const a = document.activeElement;"
+        "return a.id + ':' + a.value.slice(a.selectionStart, a.selectionEnd)"
+    )
     assert selected == "spec-text:      read: -5"
-    assert doc_version(admin, "edit", "chat-models")["version"] == 2, "a refused edit changed nothing"
+    assert doc_version(admin, "edit", "chat-models")["version"] == 2, (
+        "a refused edit changed nothing"
+    )
 
     # a YAML syntax error is shown at its line before anything is sent
     console.set_textarea("#spec-text", text.replace("read: 900", "read: [900"))
@@ -184,20 +233,30 @@ def test_edit_with_a_validation_error_then_a_good_save(console: Console, admin: 
     saved = doc_version(admin, "edit", "chat-models")
     assert saved["spec"]["endpoints"]["local-34b"]["timeout"]["read"] == 45
     assert saved["message"] == "try a negative timeout"
-    assert saved["spec"]["endpoints"]["local-34b"]["api_key"] == LOCAL_KEY, "**** kept the stored secret"
+    assert saved["spec"]["endpoints"]["local-34b"]["api_key"] == LOCAL_KEY, (
+        "**** kept the stored secret"
+    )
     assert saved["updated_by"].startswith("w-")
 
 
-def test_edit_as_json_and_create_a_document(console: Console, admin: httpx.Client, writer: str) -> None:
+def test_edit_as_json_and_create_a_document(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
     seed(admin, "create")
     console.sign_in(writer)
     console.go("#/ns/create")
     console.wait_text("a.button", "New document").click()
     console.wait_for("#doc-name").send_keys("flags")
-    console.js("const s = document.getElementById('doc-kind'); s.value = 'RateLimits'; s.dispatchEvent(new Event('change'))")
+    console.js(
+        "const s = document.getElementById('doc-kind'); s.value = 'RateLimits';"
+        "s.dispatchEvent(new Event('change'))"
+    )
     console.find("label[for=edit-format-json]").click()
     assert console.textarea("#spec-text").strip() == "{}"
-    console.set_textarea("#spec-text", '{\n  "limits": {\n    "chat": {"requests_per_second": 3, "burst": 1}\n  }\n}\n')
+    console.set_textarea(
+        "#spec-text",
+        '{\n  "limits": {\n    "chat": {"requests_per_second": 3, "burst": 1}\n  }\n}\n',
+    )
     console.find("#doc-message").send_keys("created in the console")
     console.find("form.edit-form button[type=submit]").click()
     console.wait_text(".review button", "Create flags").click()
@@ -215,7 +274,14 @@ def test_a_compare_and_set_conflict_says_so_and_shows_the_other_change(
     console.go("#/ns/cas/doc/chat-models/edit")
     console.wait_for("#spec-text")
     text = console.textarea("#spec-text")
-    other = admin.put("/v1/configs/cas/chat-models", json={"kind": "ModelEndpoints", "spec": model_spec(900, default="hosted"), "message": "their change"})
+    other = admin.put(
+        "/v1/configs/cas/chat-models",
+        json={
+            "kind": "ModelEndpoints",
+            "spec": model_spec(900, default="hosted"),
+            "message": "their change",
+        },
+    )
     assert other.status_code == 200
     console.wait_text(".banner", "Version 3 was saved by admin while you were editing")
     console.set_textarea("#spec-text", text.replace("read: 900", "read: 77"))
@@ -226,7 +292,9 @@ def test_a_compare_and_set_conflict_says_so_and_shows_the_other_change(
     assert "Their change (version 2 → 3)" in conflict
     assert "default: hosted" in conflict and "default: local-34b" in conflict
     console.screenshot("edit-conflict")
-    assert doc_version(admin, "cas", "chat-models")["version"] == 3, "the conflicting save wrote nothing"
+    assert doc_version(admin, "cas", "chat-models")["version"] == 3, (
+        "the conflicting save wrote nothing"
+    )
     console.wait_text(".conflict button", "Keep my edits").click()
     console.find("form.edit-form button[type=submit]").click()
     console.wait_text(".review button", "Save version 4").click()
@@ -237,18 +305,32 @@ def test_a_compare_and_set_conflict_says_so_and_shows_the_other_change(
 
 def test_diff_between_two_versions(console: Console, admin: httpx.Client, writer: str) -> None:
     seed(admin, "diff")
-    admin.put("/v1/configs/diff/chat-models", json={"kind": "ModelEndpoints", "spec": model_spec(30), "message": "third"})
+    admin.put(
+        "/v1/configs/diff/chat-models",
+        json={"kind": "ModelEndpoints", "spec": model_spec(30), "message": "third"},
+    )
     console.sign_in(writer)
     console.go("#/ns/diff/doc/chat-models")
     console.wait_text("#compare-title", "Compare versions")
-    console.js("document.getElementById('diff-from').value = '1'; document.getElementById('diff-to').value = '3'")
+    console.js(
+        "document.getElementById('diff-from').value = '1';"
+        "document.getElementById('diff-to').value = '3'"
+    )
     console.wait_text("#compare button", "Show diff").click()
-    console.until(lambda: console.js("return location.hash") == "#/ns/diff/doc/chat-models/diff/1/3", "the diff route")
-    removed = console.until(lambda: [el.text for el in console.find_all(".diff-unified tr.del td.code")], "removed lines")
+    console.until(
+        lambda: console.js("return location.hash") == "#/ns/diff/doc/chat-models/diff/1/3",
+        "the diff route",
+    )
+    removed = console.until(
+        lambda: [el.text for el in console.find_all(".diff-unified tr.del td.code")],
+        "removed lines",
+    )
     added = [el.text for el in console.find_all(".diff-unified tr.add td.code")]
-    assert [line.strip() for line in removed] == ["removed: read: 600"] or "read: 600" in removed[0], removed
+    assert [line.strip() for line in removed] == ["removed: read: 600"] or "read: 600" in removed[
+        0
+    ], removed
     assert "read: 30" in added[0], added
-    assert "+1 −1 lines (version 1 → version 3)" in console.text(".diff-stats")
+    assert "+1 \N{MINUS SIGN}1 lines (version 1 → version 3)" in console.text(".diff-stats")
     console.find("label[for=Diff-layout-split]").click()
     console.wait_for(".diff-split")
     left = console.find(".diff-split td.del").text
@@ -257,7 +339,9 @@ def test_diff_between_two_versions(console: Console, admin: httpx.Client, writer
     console.screenshot("diff")
 
 
-def test_roll_back_to_a_version_with_a_message(console: Console, admin: httpx.Client, writer: str) -> None:
+def test_roll_back_to_a_version_with_a_message(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
     seed(admin, "rollback")
     console.sign_in(writer)
     console.go("#/ns/rollback/doc/chat-models")
@@ -274,22 +358,36 @@ def test_roll_back_to_a_version_with_a_message(console: Console, admin: httpx.Cl
     console.wait_text(".meta .version", "3")
     console.wait_text("ol.history li[data-version='3']", "rollback")
     history = admin.get("/v1/configs/rollback/chat-models/history").json()["items"]
-    assert history[0]["action"] == "rollback" and history[0]["message"] == "back to the first cut: 900 s was too long"
-    assert doc_version(admin, "rollback", "chat-models")["spec"]["endpoints"]["local-34b"]["timeout"]["read"] == 600
+    assert (
+        history[0]["action"] == "rollback"
+        and history[0]["message"] == "back to the first cut: 900 s was too long"
+    )
+    assert (
+        doc_version(admin, "rollback", "chat-models")["spec"]["endpoints"]["local-34b"]["timeout"][
+            "read"
+        ]
+        == 600
+    )
 
 
-def test_sign_out_ends_the_session(console: Console, admin: httpx.Client, writer: str, svc: RunningService) -> None:
+def test_sign_out_ends_the_session(
+    console: Console, admin: httpx.Client, writer: str, svc: RunningService
+) -> None:
     console.sign_in(writer)
     cookie = next(c for c in console.all_cookies() if c["name"] == "configsvc_session")
     console.sign_out()
     assert not [c for c in console.all_cookies() if c["name"] == "configsvc_session"]
     assert console.fetch("GET", "/v1/namespaces")["status"] == 401
-    stolen = httpx.get(f"{svc.url}/v1/namespaces", cookies={"configsvc_session": cookie["value"]}, timeout=10)
+    stolen = httpx.get(
+        f"{svc.url}/v1/namespaces", cookies={"configsvc_session": cookie["value"]}, timeout=10
+    )
     assert stolen.status_code == 401, "a signed-out session must not work anywhere"
     assert console.js("return document.activeElement.id") == "token"
 
 
-def test_a_write_with_the_cookie_alone_is_refused(console: Console, admin: httpx.Client, writer: str) -> None:
+def test_a_write_with_the_cookie_alone_is_refused(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
     seed(admin, "csrf")
     console.sign_in(writer)
     body = {"kind": "RateLimits", "spec": {"limits": {}}}
@@ -298,7 +396,9 @@ def test_a_write_with_the_cookie_alone_is_refused(console: Console, admin: httpx
     assert parse(refused["body"])["error"]["code"] == "csrf_failed"
     assert admin.get("/v1/configs/csrf/forged").status_code == 404
     session = parse(console.fetch("GET", "/v1/session")["body"])
-    allowed = console.fetch("PUT", "/v1/configs/csrf/forged", body, {"X-CSRF-Token": session["csrf_token"]})
+    allowed = console.fetch(
+        "PUT", "/v1/configs/csrf/forged", body, {"X-CSRF-Token": session["csrf_token"]}
+    )
     assert allowed["status"] == 201, allowed
 
 
@@ -319,7 +419,11 @@ def test_a_reader_sees_no_write_actions(console: Console, admin: httpx.Client) -
     console.sign_in(token)
     console.go("#/ns/reader/doc/chat-models")
     console.wait_text("ol.history", "first cut")
-    assert not [el for el in console.find_all("a.button, button") if el.text in ("Edit", "roll back to this")]
+    assert not [
+        el
+        for el in console.find_all("a.button, button")
+        if el.text in ("Edit", "roll back to this")
+    ]
     assert "Tokens" not in [el.text for el in console.find_all("nav a") if el.is_displayed()]
 
 
@@ -347,7 +451,10 @@ def test_kinds_and_tokens_pages(console: Console, svc: RunningService) -> None:
         assert made.get("/v1/whoami").json()["namespaces"] == ["prod", "team-a-*"]
     console.find("button[aria-label='Revoke made-in-console']").click()
     console.wait_text("dialog button", "Revoke").click()
-    console.until(lambda: "made-in-console" not in console.text("table.tokens"), "the revoked token to leave the list")
+    console.until(
+        lambda: "made-in-console" not in console.text("table.tokens"),
+        "the revoked token to leave the list",
+    )
     assert console.find_all("#new-token") == [], "the token is shown once, then forgotten"
 
 
@@ -367,7 +474,9 @@ def test_keyboard_only(console: Console, admin: httpx.Client, writer: str) -> No
         raise AssertionError("the namespace link cannot be reached with the keyboard")
     active.send_keys(Keys.ENTER)
     console.wait_text("h1", "keys")
-    assert console.js("return document.activeElement.tagName") == "H1", "focus moves to the new page"
+    assert console.js("return document.activeElement.tagName") == "H1", (
+        "focus moves to the new page"
+    )
 
 
 def test_narrow_window(console: Console, admin: httpx.Client, writer: str) -> None:
@@ -395,7 +504,14 @@ def test_live_updates_resume_after_a_dropped_connection(
         console.wait_text("#live-status", "Live")
         proxy.cut()
         console.wait_text("#live-status", "Reconnecting")
-        admin.put("/v1/configs/resume/chat-models", json={"kind": "ModelEndpoints", "spec": model_spec(5), "message": "while you were away"})
+        admin.put(
+            "/v1/configs/resume/chat-models",
+            json={
+                "kind": "ModelEndpoints",
+                "spec": model_spec(5),
+                "message": "while you were away",
+            },
+        )
         time.sleep(0.5)
         assert "while you were away" not in console.text("ol.history")
         proxy.restore()
@@ -405,7 +521,9 @@ def test_live_updates_resume_after_a_dropped_connection(
         console.browser_log()
 
 
-def test_swagger_ui_is_served_offline_with_a_bearer_scheme(browser: Any, svc: RunningService, artifacts: Path) -> None:
+def test_swagger_ui_is_served_offline_with_a_bearer_scheme(
+    browser: Any, svc: RunningService, artifacts: Path
+) -> None:
     console = Console(browser, svc.url, artifacts)
     browser.get(f"{svc.url}/docs")
     console.wait_text(".swagger-ui .info", "configsvc")
@@ -416,7 +534,9 @@ def test_swagger_ui_is_served_offline_with_a_bearer_scheme(browser: Any, svc: Ru
     console.find("button.close-modal").click()
     console.screenshot("swagger-ui")
     urls = performance_urls(console)
-    assert all(url.startswith(svc.url) for url in urls), [u for u in urls if not u.startswith(svc.url)]
+    assert all(url.startswith(svc.url) for url in urls), [
+        u for u in urls if not u.startswith(svc.url)
+    ]
     console.browser_log()
     assert not console.csp_violations, console.csp_violations
 
@@ -439,12 +559,16 @@ def test_the_console_modules_work_in_the_browser(console: Console) -> None:
             const before = ops.filter(o => o.op !== '+').map(o => o.text);
             if (after.join() !== b.join() || before.join() !== a.join()) failures.push([a, b]);
           }
-          const spec = {endpoints: {a: {timeout: {read: 1}}, b: {timeout: {read: 2}}}, list: [{x: 1}, {x: 2}]};
+          const spec = {
+            endpoints: {a: {timeout: {read: 1}}, b: {timeout: {read: 2}}},
+            list: [{x: 1}, {x: 2}],
+          };
           const where = {};
           for (const format of ['yaml', 'json']) {
             const text = t.toText(spec, format);
             const lines = text.split('\\n');
-            where[format] = [['endpoints', 'b', 'timeout', 'read'], ['list', 1, 'x']].map(p => lines[t.locate(text, p, format) - 1].trim());
+            const paths = [['endpoints', 'b', 'timeout', 'read'], ['list', 1, 'x']];
+            where[format] = paths.map(p => lines[t.locate(text, p, format) - 1].trim());
           }
           done({failures, where});
         }).catch(e => done({error: String(e)}));

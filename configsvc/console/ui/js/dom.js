@@ -1,5 +1,5 @@
-// Building the page without innerHTML: every value becomes a text node or a property, so
-// nothing a document holds can turn into markup or script.
+// Building the page from elements, never from HTML strings: every value becomes a text node
+// or a property, so nothing a document holds can turn into markup or script.
 
 const PROPERTIES = new Set(["value", "checked", "selected", "disabled", "hidden", "open", "indeterminate"]);
 
