@@ -207,7 +207,8 @@ def test_edit_with_a_validation_error_then_a_good_save(
     assert console.find("#spec-text").get_attribute("aria-invalid") == "true"
     marked = [el.text.strip() for el in console.find_all(".gutter .bad")]
     assert marked == [str(bad_line)]
-    console.screenshot("edit-validation-error")
+    console.js("window.scrollTo(0, 0)")
+    console.full_screenshot("edit-validation-error")
     console.find(".problem-list button").click()
     selected = console.js(
         "const a = document.activeElement;"

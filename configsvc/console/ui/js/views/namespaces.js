@@ -53,7 +53,7 @@ export async function namespacesView(main) {
     h(
       "ul",
       { class: "card-list", "aria-label": "Namespaces" },
-      items.map((ns) => h("li", {}, h("a", { class: "card", href: link.namespace(ns) }, h("span", { class: "card-title" }, ns), h("span", { class: "card-sub" }, "documents, live")))),
+      items.map((ns) => h("li", {}, h("a", { class: "card", href: link.namespace(ns) }, h("span", { class: "card-title" }, ns), h("span", { class: "card-sub" }, "open its documents")))),
     ),
   );
 }
