@@ -14,7 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import admin, configs, health, schemas, tokens, whoami
+from configsvc.api import admin, configs, health, schemas, session, tokens, whoami
+from configsvc.api.console import install_console
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
@@ -28,13 +29,15 @@ from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.kinds import KindRegistry
 from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.metrics import Metrics, MetricsMiddleware
+from configsvc.sessions import SESSION_PATH, SessionManager, SessionOptions
 from configsvc.settings import ServiceSettings
 from configsvc.startup import prepare_when_reachable, reseal_when_reachable
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
-from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
+from configsvc.store.keys import SESSION_FAMILY, TOKEN_FAMILY, KeyLayout
 from configsvc.store.kinds import KindStore
 from configsvc.store.migrate import migrate
+from configsvc.store.sessions import SessionStore
 from configsvc.store.space import SpaceOptions, StoreSpace
 from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.trimming import BoundsOptions, HistoryBounds
@@ -114,18 +117,23 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
                 bytes_total=settings.history_bytes,
             ),
         )
+        auth = Authenticator(
+            store,
+            admin_token,
+            AuthThrottle(ThrottleOptions(max_failures=settings.auth_failures_per_minute)),
+        )
+        sessions = SessionManager(
+            SessionStore(kv, layout), auth, SessionOptions(ttl=settings.session_ttl)
+        )
         app.state.services = Services(
             settings=settings,
             store=store,
             kinds=kinds,
             registry=registry,
-            auth=Authenticator(
-                store,
-                admin_token,
-                AuthThrottle(ThrottleOptions(max_failures=settings.auth_failures_per_minute)),
-            ),
+            auth=auth,
             metrics=metrics,
             space=space,
+            sessions=sessions,
         )
         watcher = StoreWatcher(kv, layout)
         registry.follow(watcher)  # first: a kind's change is known before its documents'
@@ -138,6 +146,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             FanoutOptions(keepalive=settings.keepalive, ready_timeout=settings.store_timeout),
         )
         follow_revocations(watcher, fanout)
+        watcher.on(SESSION_FAMILY, sessions.on_session_change)
         migration = await start_migration(store, settings.store_timeout)
         fanout.start()
         watcher.start()
@@ -163,6 +172,10 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         version="1.0",
         summary="Hot-reloading configuration for services that call LLMs",
         lifespan=lifespan,
+        # Swagger UI is served from the package by install_console (FastAPI's loads it from
+        # a CDN, with an inline script); ReDoc likewise needs a CDN, so it is off.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(health.router)
     app.include_router(configs.router)
@@ -170,6 +183,8 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.include_router(tokens.router)
     app.include_router(whoami.router)
     app.include_router(admin.router)
+    app.include_router(session.router)
+    install_console(app)
     _document_watch_route(app)
     _declare_bearer_auth(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -231,7 +246,7 @@ def _document_watch_route(app: ConfigsvcApp) -> None:
 DEFRAGMENT_RATIO = 0.5
 """Free share of an owned etcd's database past which it is defragmented."""
 BEARER_SCHEME = "bearer"
-PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH)
+PUBLIC_PATHS = (HEALTH_PATH, READY_PATH, METRICS_PATH, SESSION_PATH)
 
 
 def _declare_bearer_auth(app: FastAPI) -> None:

@@ -75,6 +75,10 @@ class Principal:
             raise Forbidden(f"token {self.name!r} may not access namespace {ns!r}")
 
 
+ADMIN_PRINCIPAL = Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
+"""The service's own admin token (from the settings, never stored)."""
+
+
 def hash_secret(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -112,29 +116,38 @@ class Authenticator:
         self.throttle = throttle or AuthThrottle()
 
     async def authenticate(self, authorization: str | None, origin: str | None = None) -> Principal:
-        """The caller of a request with this `Authorization` header from `origin` (the
-        client's address); 401 when the token is missing or invalid, 429 when `origin` has
-        sent too many invalid tokens lately (see `auth_throttle`)."""
-        token = _bearer(authorization)
-        digest = hash_secret(token)
-        self.throttle.check(origin, digest)
-        try:
-            principal = await self._principal(token, digest.encode())
-        except Unauthorized:
+        """The caller of `Authorization: Bearer <token>` from `origin` (the client's
+        address); 401 when missing or not valid, 429 when `origin` sent too many invalid
+        tokens lately (see `auth_throttle`)."""
+        return await self.authenticate_token(_bearer(authorization), origin)
+
+    async def authenticate_token(self, token: str, origin: str | None = None) -> Principal:
+        """The principal of `token`; 401 when it is not a valid token (429 as above)."""
+        presented = hash_secret(token)
+        self.throttle.check(origin, presented)
+        principal: Principal | None
+        if hmac.compare_digest(presented.encode(), self._admin_hash):
+            principal = ADMIN_PRINCIPAL
+        else:
+            name = token_name(token)
+            principal = None if name is None else await self.principal_of_hash(name, presented)
+        if principal is None:
             self.throttle.failed(origin)
-            raise
-        self.throttle.succeeded(origin, digest)
+            raise Unauthorized("invalid token")
+        self.throttle.succeeded(origin, presented)
         return principal
 
-    async def _principal(self, token: str, presented: bytes) -> Principal:
-        if hmac.compare_digest(presented, self._admin_hash):
-            return Principal(ADMIN_NAME, Role.ADMIN, ("*",), secrets=True)
-        name = token_name(token)
-        if name is None:
-            raise Unauthorized("invalid token")
+    async def principal_of_hash(self, name: str, sha256: str) -> Principal | None:
+        """The principal of the token called `name` whose hash is `sha256`; None when that
+        token was revoked or replaced. Read from the store on every call, so that what rests
+        on a token (a console session) ends at once when the token does."""
+        if name == ADMIN_NAME:
+            return (
+                ADMIN_PRINCIPAL if hmac.compare_digest(sha256.encode(), self._admin_hash) else None
+            )
         record = await self._store.get_token(name)
-        if record is None or not hmac.compare_digest(presented, record.sha256.encode()):
-            raise Unauthorized("invalid token")
+        if record is None or not hmac.compare_digest(sha256.encode(), record.sha256.encode()):
+            return None
         return principal_of(record)
 
 

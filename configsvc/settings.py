@@ -22,6 +22,8 @@ DEFAULT_HISTORY_BYTES = 256 * 1024 * 1024
 DEFAULT_HISTORY_BYTES_PER_DOCUMENT = 32 * 1024 * 1024
 """Spec bytes one document's history may hold, past its current version."""
 DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
+DEFAULT_SESSION_TTL_SECONDS = 8 * 3600.0
+"""A web console session lasts a working day; then the browser signs in again."""
 MAX_WATCH_STREAMS = 20_000
 """Open watch streams per instance; past it, new ones get 503."""
 
@@ -81,6 +83,11 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_AUTH_FAILURES_PER_MINUTE,
         ge=1,
         description="refused tokens from one address within a minute before it gets 429",
+    )
+    session_ttl: float = Field(
+        default=DEFAULT_SESSION_TTL_SECONDS,
+        gt=0,
+        description="seconds a web console session lasts after sign-in",
     )
     key_prefix: str = Field(
         default="/configsvc/",

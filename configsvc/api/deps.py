@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from configsvc.auth import Authenticator, Principal
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
+from configsvc.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Session, SessionManager
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.kinds import KindStore
@@ -30,6 +31,7 @@ class Services:
     auth: Authenticator
     metrics: Metrics
     space: StoreSpace
+    sessions: SessionManager
     _warned: set[str] = field(default_factory=set)
 
     def warn_once(self, key: str, message: str) -> None:
@@ -50,10 +52,40 @@ async def get_services(request: Request) -> Services:
     return services_of(request)
 
 
+async def authenticate(
+    services: Services,
+    *,
+    authorization: str | None,
+    session_id: str | None,
+    method: str,
+    csrf: str | None,
+    origin: str | None = None,
+) -> tuple[Principal, Session | None]:
+    """The caller of a request, and its console session when it came with the cookie alone.
+
+    A bearer token decides when there is one; else the session cookie, and then a write
+    (any method but GET, HEAD, OPTIONS) also needs the session's CSRF token (403 without).
+    401 when neither is valid.
+    """
+    if authorization or not session_id:
+        return await services.auth.authenticate(authorization, origin), None
+    session = await services.sessions.verify(session_id)
+    if method.upper() not in SAFE_METHODS:
+        session.require_csrf(csrf)
+    return session.principal, session
+
+
 async def get_caller(request: Request) -> Principal:
-    """The caller, from `Authorization: Bearer <token>`; 401 if missing or not valid."""
-    authorization = request.headers.get("authorization")
-    return await services_of(request).auth.authenticate(authorization, origin_of(request))
+    """The caller, from `Authorization: Bearer <token>` or the console's session cookie."""
+    principal, _session = await authenticate(
+        services_of(request),
+        authorization=request.headers.get("authorization"),
+        session_id=request.cookies.get(SESSION_COOKIE),
+        method=request.method,
+        csrf=request.headers.get(CSRF_HEADER),
+        origin=origin_of(request),
+    )
+    return principal
 
 
 def origin_of(request: Request) -> str | None:

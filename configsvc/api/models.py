@@ -279,6 +279,36 @@ class AuditOut(_Answer):
     items: list[AuditItemOut]
 
 
+class SessionOut(_Answer):
+    """A console session: whom it acts for, and the CSRF token its writes must carry."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "csrf_token": "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c",
+                    "name": "oncall",
+                    "role": "writer",
+                    "namespaces": ["prod"],
+                    "secrets": False,
+                    "expires_at": "2026-11-22T09:02:03.456Z",
+                }
+            ]
+        }
+    )
+
+    csrf_token: str = Field(description="send it as X-CSRF-Token with every write")
+    name: str = Field(description="the token's name")
+    role: Literal["reader", "writer", "admin"]
+    namespaces: list[str]
+    secrets: bool
+    expires_at: str = Field(description="RFC 3339 UTC; the session is refused from then on")
+
+
+class SignedOutOut(_Answer):
+    signed_out: Literal[True]
+
+
 class HealthOut(_Answer):
     status: str
 

@@ -19,13 +19,16 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl
 
-from configsvc.api.deps import Services
+from starlette.requests import cookie_parser
+
+from configsvc.api.deps import Services, authenticate
 from configsvc.api.http import check_headers, check_name, check_query, parse_revision
 from configsvc.api.sse_connection import SseConnection
 from configsvc.asgi_types import Message, Receive, Scope, Send
 from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
+from configsvc.sessions import SESSION_COOKIE, Session
 
 log = logging.getLogger("configsvc.watch")
 
@@ -134,6 +137,8 @@ class WatchRequest:
     principal: Principal
     namespaces: frozenset[str]
     since: int | None
+    session: Session | None = None
+    """The console session the stream was opened with (the stream ends with it)."""
 
 
 async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> WatchRequest:
@@ -148,8 +153,14 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
     check_headers(scope["headers"])
     check_query(parse_qsl(query_string), QUERY_PARAMETERS, repeatable=("namespace",))
     client = scope.get("client")
-    origin = client[0] if client else None
-    principal = await services.auth.authenticate(headers.get("authorization"), origin)
+    principal, session = await authenticate(
+        services,
+        authorization=headers.get("authorization"),
+        session_id=cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE),
+        method="GET",
+        csrf=None,
+        origin=client[0] if client else None,
+    )
     namespaces = query.get("namespace", [])
     if not namespaces:
         raise BadRequest("name the namespaces to watch: ?namespace=NS[&namespace=NS2]")
@@ -160,7 +171,7 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
         principal.require(Role.READER, ns)
     since = _since(query, headers)
     fanout.check_capacity()
-    return WatchRequest(principal, frozenset(namespaces), since)
+    return WatchRequest(principal, frozenset(namespaces), since, session)
 
 
 async def handle_watch(
@@ -185,6 +196,10 @@ async def handle_watch(
     writer: SseConnection | SendWriter = connection or SendWriter(send, receive, limit)
     principal = request.principal
     subscriber = Subscriber(request.namespaces, principal.secrets, principal.name, writer)
+    if request.session is not None:
+        services.sessions.follow_stream(
+            request.session, subscriber.done, lambda reason: _end(subscriber, fanout, reason)
+        )
     if connection is not None and connection.take_over(send, lambda: _left(subscriber, fanout)):
         # Ended by the service (shutdown, revoked token, slow reader, store failure during
         # the catch-up): finish the response and close the connection.
@@ -220,5 +235,9 @@ def _note_fallback(services: Services) -> None:
 
 def _left(subscriber: Subscriber, fanout: Fanout) -> None:
     """The client of a taken-over stream went away."""
+    _end(subscriber, fanout, "gone")
+
+
+def _end(subscriber: Subscriber, fanout: Fanout, reason: str) -> None:
     fanout.unsubscribe(subscriber)
-    subscriber.finish("gone")
+    subscriber.finish(reason)

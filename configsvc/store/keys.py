@@ -28,6 +28,9 @@
     {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
     {prefix}meta/secret-keys      a check value per key that sealed secrets at rest
     {prefix}audit/{time}-{tag}    one audit record per change, in time order (see `audit`)
+    {prefix}sess/{id_sha256}      a console session: the token's name and hash, its expiry; the
+                                  key is the sha256 of the session id (the id itself, the
+                                  cookie's value, is never stored)
 
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, kinds
 `[A-Z][A-Za-z0-9]{0,63}`, so they hold no `/`.
@@ -43,6 +46,7 @@ DOC_FAMILY = "doc"
 SPEC_FAMILY = "hspec"
 TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
 KIND_FAMILY = "kind"
+SESSION_FAMILY = "sess"
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
 
 
@@ -141,6 +145,12 @@ class KeyLayout:
 
     def kind_schema(self, name: str, version: int) -> bytes:
         return f"{self.prefix}kschema/{name}/{version:0{VERSION_DIGITS}d}".encode()
+
+    def session(self, id_sha256: str) -> bytes:
+        return f"{self.prefix}{SESSION_FAMILY}/{id_sha256}".encode()
+
+    def sessions_root(self) -> bytes:
+        return f"{self.prefix}{SESSION_FAMILY}/".encode()
 
     @staticmethod
     def split_doc(rest: str) -> tuple[str, str] | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-import threading
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,12 @@ class FileSource:
         self.directory = Path(directory)
         self._options = options
         self._namespaces = frozenset(namespaces) if namespaces is not None else None
-        self._stop = threading.Event()
+        self._stop = asyncio.Event()
         self._revision = 0
         self._documents: dict[str, Document] = {}
 
     async def sync(self, since: ResumePoint) -> AsyncIterator[Update]:
-        self._stop.clear()
+        self._stop = asyncio.Event()  # of the loop this runs on (a new one after fork)
         yield self._reload()
         debounce_ms = max(1, int(self._options.reload_debounce * 1000))
         async for _changes in watchfiles.awatch(
@@ -65,7 +65,7 @@ class FileSource:
         yield Update(SourceState.OFF)
 
     async def aclose(self) -> None:
-        """Stop watching (the watcher thread notices within a few milliseconds)."""
+        """Stop watching (the watcher notices within a few milliseconds)."""
         self._stop.set()
 
     def _reload(self) -> Update:
