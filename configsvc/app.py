@@ -23,6 +23,7 @@ from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
+from configsvc.store.etcd_channel import EtcdConnection
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
@@ -70,13 +71,14 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     if not settings.admin_token:
         raise ValueError("settings.admin_token is required")
     admin_token = settings.admin_token
+    connection = etcd_connection(settings, endpoints)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert isinstance(app, ConfigsvcApp)
-        kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         layout = KeyLayout(settings.key_prefix)
+        kv = EtcdKV(connection, timeout=settings.store_timeout, revision_key=layout.prefix.encode())
         store = EtcdConfigStore(kv, history_limit=settings.history_limit, layout=layout)
         registry = KindRegistry()
         app.state.services = Services(
@@ -125,6 +127,20 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     return app
+
+
+def etcd_connection(settings: ServiceSettings, endpoints: Sequence[str]) -> EtcdConnection:
+    """How to reach etcd at `endpoints` with the TLS files and credentials of `settings`;
+    raises `ConfigsvcError` when they do not fit together or a file cannot be read."""
+    password = settings.etcd_password
+    return EtcdConnection.create(
+        endpoints,
+        ca=settings.etcd_ca,
+        cert=settings.etcd_cert,
+        key=settings.etcd_key,
+        user=settings.etcd_user,
+        password=password.get_secret_value() if password is not None else None,
+    )
 
 
 def follow_revocations(watcher: StoreWatcher, fanout: Fanout) -> None:

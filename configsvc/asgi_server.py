@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from configsvc.app import ConfigsvcApp
+from configsvc.errors import ConfigsvcError
 from configsvc.settings import DEFAULT_REQUEST_READ_TIMEOUT_SECONDS
 
 GRACEFUL_SHUTDOWN_SECONDS = 5.0
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20"
+"""TLS 1.2 suites: forward secrecy and authenticated encryption only (uvicorn's default,
+"TLSv1", also allows CBC and RSA key exchange). TLS 1.3 suites are always on; Python's
+server contexts refuse TLS below 1.2."""
 
 
 class StreamClosingServer(uvicorn.Server):
@@ -47,3 +54,23 @@ def make_server(
     else:
         config.setdefault("http", BoundedHttpToolsProtocol.with_read_timeout(request_read_timeout))
     return StreamClosingServer(uvicorn.Config(app, host=host, port=port, **config), app)
+
+
+def tls_options(cert: Path, key: Path) -> dict[str, Any]:
+    """uvicorn's options to serve HTTPS with the PEM files `cert` (the chain) and `key`.
+
+    The files are loaded here once, so that a bad file is a one-line `ConfigsvcError` at
+    start rather than a traceback from uvicorn.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:
+        raise ConfigsvcError(
+            f"cannot load --tls-cert {cert} with --tls-key {key}: {exc.strerror or exc}"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ConfigsvcError(
+            f"cannot load --tls-cert {cert} with --tls-key {key}: {exc.reason or exc}"
+        ) from None
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key), "ssl_ciphers": TLS_CIPHERS}

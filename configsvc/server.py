@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from configsvc_schemas.wire import ADMIN_TOKEN_FILE
 
@@ -139,15 +140,40 @@ def _run(settings: ServiceSettings) -> None:
     with contextlib.ExitStack() as stack:
         endpoints = settings.etcd_endpoints()
         preload = _preload_app_modules()
-        if not endpoints:
+        tls = _tls_options(settings)  # a bad file fails before etcd starts
+        if endpoints:
+            _check_etcd_connection(settings, endpoints)
+        else:
             etcd = stack.enter_context(EmbeddedEtcd(settings.data_dir, settings.etcd_binary))
             _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
             endpoints = [etcd.client_url]
         preload.join()
-        _serve_http(settings, endpoints)
+        _serve_http(settings, endpoints, tls)
 
 
-def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
+def _tls_options(settings: ServiceSettings) -> dict[str, Any]:
+    """uvicorn's HTTPS options (none without `--tls-cert`)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return {}
+    from configsvc.asgi_server import tls_options
+
+    return tls_options(settings.tls_cert, settings.tls_key)
+
+
+def _check_etcd_connection(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
+    """Refuse etcd settings that do not fit together, and say how etcd will be reached."""
+    from configsvc.app import etcd_connection
+
+    connection = etcd_connection(settings, endpoints)
+    if connection.tls is not None:
+        roots = "--etcd-ca" if settings.etcd_ca else "the system's trusted roots"
+        client = ", with a client certificate" if settings.etcd_cert else ""
+        _note(f"etcd over TLS, certificates checked against {roots}{client}")
+    if connection.auth is not None:
+        _note(f"etcd as user {connection.auth.user!r}")
+
+
+def _serve_http(settings: ServiceSettings, endpoints: Sequence[str], tls: dict[str, Any]) -> None:
     """Serve the app with uvicorn until it is asked to exit."""
     # The server extra's heavier imports, only when serving.
     from configsvc.app import create_app
@@ -161,6 +187,7 @@ def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
         request_read_timeout=settings.request_read_timeout,
         log_level=UVICORN_LOG_LEVEL,
         lifespan="on",
+        **tls,
     )
     try:
         server.run()

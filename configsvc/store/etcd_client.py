@@ -9,18 +9,21 @@ dead or frozen etcd never hangs a request.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aetcd
 import aetcd.exceptions
 from aetcd import rpc
 
 from configsvc.errors import PayloadTooLarge, StoreUnavailable
+from configsvc.store.etcd_channel import (
+    EtcdAccessError,
+    EtcdChannels,
+    EtcdConnection,
+    failure_reason,
+)
 
 DELETE_EVENT = "DELETE"
 """aetcd's name of a deletion event."""
@@ -64,73 +67,51 @@ GRPC_OPTIONS: dict[str, Any] = {
 }
 
 
-def grpc_target(endpoints: Sequence[str]) -> tuple[str, int]:
-    """The (host, port) to give aetcd for one or several `http://host:port` endpoints.
-
-    aetcd joins them as `host:port`; several endpoints become one gRPC `ipv4:` target
-    (`ipv4:a:1,b:2,c:3`), so the channel fails over between members by itself.
-    """
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    hosts: list[tuple[str, int]] = []
-    for endpoint in endpoints:
-        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-        if parts.hostname is None:
-            raise ValueError(f"not an etcd endpoint: {endpoint!r}")
-        hosts.append((parts.hostname, parts.port or 2379))
-    if len(hosts) == 1:
-        return hosts[0]
-    addresses = [(_resolve_ipv4(host), port) for host, port in hosts]
-    joined = ",".join(f"{host}:{port}" for host, port in addresses[:-1])
-    last_host, last_port = addresses[-1]
-    return f"ipv4:{joined},{last_host}", last_port
-
-
-def _resolve_ipv4(host: str) -> str:
-    try:
-        ipaddress.IPv4Address(host)
-        return host
-    except ValueError:
-        return socket.gethostbyname(host)
-
-
 class EtcdKV:
-    """Range reads, transactions and watches on one etcd cluster, each under a deadline."""
+    """Range reads, transactions and watches on one etcd cluster, each under a deadline.
 
-    def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
-        host, port = grpc_target(endpoints)
-        self.timeout = timeout
-        self.client = aetcd.Client(
-            host=host,
-            port=port,
-            timeout=int(max(1, timeout)),
-            options=GRPC_OPTIONS,
-            connect_wait_timeout=int(max(1, timeout)),
+    `endpoints` are `http://` URLs, or an `EtcdConnection` (TLS, user and password, several
+    `https://` endpoints: see `etcd_channel`). `revision_key` is the key read for the
+    current revision: one under the service's prefix, so that an etcd user allowed only
+    that prefix may read it.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] | EtcdConnection,
+        timeout: float,
+        *,
+        revision_key: bytes = b"\0",
+    ) -> None:
+        connection = (
+            endpoints if isinstance(endpoints, EtcdConnection) else EtcdConnection.create(endpoints)
         )
-        self._kv_stub: Any = None
+        self.timeout = timeout
+        self.revision_key = revision_key
+        self.channels = EtcdChannels(connection, timeout=timeout, options=GRPC_OPTIONS)
+
+    @property
+    def client(self) -> aetcd.Client:
+        """The aetcd client in use (with several `https://` endpoints, it may change)."""
+        return self.channels.current
 
     async def close(self) -> None:
-        self._kv_stub = None
-        await self.client.close()
+        await self.channels.close()
 
     async def _call(self, method: str, request: Any) -> Any:
         try:
-            if self._kv_stub is None:
-                async with asyncio.timeout(self.timeout):
-                    await self.client.connect()
-                self._kv_stub = self.client.kvstub
             # gRPC's own deadline bounds the call (an asyncio timeout would cost a timer
             # handle per call for the same bound)
-            return await getattr(self._kv_stub, method)(
-                request, timeout=self.timeout, metadata=self.client.metadata
-            )
+            return await self.channels.call("kvstub", method, request)
+        except EtcdAccessError as exc:
+            raise StoreUnavailable(str(exc)) from None
         except TimeoutError:
             raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
         except rpc.AioRpcError as exc:
             details = exc.details() or ""
             if "request is too large" in details:
                 raise PayloadTooLarge("the write is over etcd's request size limit") from None
-            raise StoreUnavailable(f"etcd unavailable: {exc.code().name}") from None
+            raise StoreUnavailable(f"etcd unavailable: {failure_reason(exc)}") from None
         except aetcd.exceptions.ClientError as exc:
             raise StoreUnavailable(f"etcd unavailable: {type(exc).__name__}") from None
 
@@ -173,26 +154,30 @@ class EtcdKV:
         """
         if start_revision < 1:
             raise ValueError("watch from an explicit revision; 0 means 'now' to etcd")
+        client = self.channels.current
         try:
             async with asyncio.timeout(self.timeout):
-                await self.client.connect()
-                watch = await self.client.watch_prefix(prefix, start_revision=start_revision)
+                client = await self.channels.connected()
+                watch = await client.watch_prefix(prefix, start_revision=start_revision)
             async for event in watch:
                 kv = event.kv
                 deleted = event.kind == DELETE_EVENT
                 yield KeyChange(kv.key, None if deleted else kv.value, kv.mod_revision)
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise WatchCompacted(exc.compacted_revision) from None
-        except TimeoutError:
-            raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
-        except aetcd.exceptions.ClientError as exc:
-            raise StoreUnavailable(f"etcd watch ended: {type(exc).__name__}") from None
-        except rpc.AioRpcError as exc:
+        except EtcdAccessError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        except (TimeoutError, aetcd.exceptions.ClientError, rpc.AioRpcError) as exc:
+            await self.channels.after_watch_failure(client, exc)
+            if isinstance(exc, TimeoutError):
+                raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
+            if isinstance(exc, aetcd.exceptions.ClientError):
+                raise StoreUnavailable(f"etcd watch ended: {type(exc).__name__}") from None
             raise StoreUnavailable(f"etcd watch ended: {exc.code().name}") from None
 
     async def current_revision(self) -> int:
         """The store's current revision (a cheap linearizable read)."""
-        response = await self.range(b"\0", limit=1, keys_only=True)
+        response = await self.range(self.revision_key, limit=1, keys_only=True)
         revision: int = response.header.revision
         return revision
 
