@@ -15,7 +15,7 @@ from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch
-from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import CaOption, GlobalFlags, OutputOption, TokenOption, UrlOption
 
 DISTRIBUTION = "configsvc"
 HELP = """Hot-reloading configuration for services that call LLMs.
@@ -69,6 +69,7 @@ def _root(
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = None,
+    ca: CaOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -76,4 +77,4 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = GlobalFlags(url, token, output)
+    ctx.obj = GlobalFlags(url, token, output, ca)
