@@ -238,8 +238,6 @@ class ChannelClient(aetcd.Client):  # type: ignore[misc]
     watcher and calls are aetcd's (tested on aetcd 1.0).
     """
 
-    _is_connecting: bool
-
     def __init__(
         self,
         target: str,
@@ -258,6 +256,7 @@ class ChannelClient(aetcd.Client):  # type: ignore[misc]
         self._tls = tls
         self._auth = auth
         self._call_timeout = timeout
+        self._connecting = asyncio.Lock()
         self._renewing = asyncio.Lock()
 
     @property
@@ -270,14 +269,14 @@ class ChannelClient(aetcd.Client):  # type: ignore[misc]
         return self._auth is not None
 
     async def connect(self) -> None:
-        """Open the channel and authenticate (once; concurrent callers wait for it)."""
+        """Open the channel and authenticate. Concurrent callers wait for one attempt, and
+        each makes its own if that one failed (so that each sees the real error, where
+        aetcd's waiters would see only a timeout)."""
         if self._connected.is_set():
             return
-        if self._is_connecting:
-            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
-            return
-        self._is_connecting = True
-        try:
+        async with self._connecting:
+            if self._connected.is_set():
+                return
             channel = open_channel(self.target, self._tls, self._options)
             try:
                 metadata = await self._authenticate(channel)
@@ -292,8 +291,11 @@ class ChannelClient(aetcd.Client):  # type: ignore[misc]
             self.maintenancestub = rpc.MaintenanceStub(channel)
             self._use_token(metadata)
             self._connected.set()
-        finally:
-            self._is_connecting = False
+
+    async def close(self) -> None:
+        """Close the channel (after a connection attempt under way)."""
+        async with self._connecting:
+            await super().close()
 
     async def renew_token(self, used: Metadata | None) -> None:
         """Authenticate again, unless another caller did since `used` was sent.
@@ -357,6 +359,8 @@ def failure_reason(exc: grpc.aio.AioRpcError) -> str:
     details: str = exc.details() or ""
     if "user name is empty" in details:
         return f"{status}, etcd has auth enabled: give --etcd-user and --etcd-password"
+    if "hostname verification" in details.lower():
+        return f"{status}, TLS: the member's certificate is not for the host name given"
     if "handshake" not in details.lower():
         return status
     reason = details.rsplit("OPENSSL_internal:", 1)[-1].removesuffix(": OK")

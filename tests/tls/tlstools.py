@@ -88,12 +88,12 @@ def tls_etcd(
 
 @dataclass
 class HttpsService:
-    """A real uvicorn server with the configsvc app, serving HTTPS, in a thread."""
+    """A real uvicorn server with the configsvc app (HTTPS unless made with `pki=None`)."""
 
     url: str
     server: StreamClosingServer
     thread: threading.Thread
-    verify: ssl.SSLContext
+    verify: ssl.SSLContext | bool
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or ADMIN_TOKEN}"}
@@ -105,50 +105,55 @@ class HttpsService:
 
 
 def start_https_service(
-    pki: Pki, etcd_url: str, *, loop: str = "auto", **overrides: Any
+    pki: Pki | None,
+    etcd_url: str,
+    *,
+    loop: str = "auto",
+    wait_for: str = "/readyz",
+    **overrides: Any,
 ) -> HttpsService:
-    """The app over HTTPS (certificate for localhost) against etcd at `etcd_url`."""
+    """The app over HTTPS (certificate for localhost; plain HTTP with `pki=None`) against
+    etcd at `etcd_url`; returns once `wait_for` answers 200."""
     port = free_port()
+    tls: dict[str, Any] = {}
+    if pki is not None:
+        overrides.update(tls_cert=pki.server.cert, tls_key=pki.server.key)
+        tls = tls_options(pki.server.cert, pki.server.key)
     settings = ServiceSettings(
         host="127.0.0.1",
         port=port,
         etcd=etcd_url,
         admin_token=ADMIN_TOKEN,
         store_timeout=overrides.pop("store_timeout", STORE_TIMEOUT),
-        tls_cert=pki.server.cert,
-        tls_key=pki.server.key,
         **overrides,
     )
-    assert settings.tls_cert is not None and settings.tls_key is not None
     app = create_app(settings, settings.etcd_endpoints())
     server = make_server(
-        app,
-        "127.0.0.1",
-        port,
-        log_level="warning",
-        lifespan="on",
-        loop=loop,
-        **tls_options(settings.tls_cert, settings.tls_key),
+        app, "127.0.0.1", port, log_level="warning", lifespan="on", loop=loop, **tls
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-tls-{port}", daemon=True)
     thread.start()
-    service = HttpsService(f"https://localhost:{port}", server, thread, pki.client_context())
-    wait_ready(service.url, service.verify)
+    scheme = "https" if pki is not None else "http"
+    verify = pki.client_context() if pki is not None else True
+    service = HttpsService(f"{scheme}://localhost:{port}", server, thread, verify)
+    wait_ready(service.url, verify, path=wait_for)
     return service
 
 
-def wait_ready(url: str, verify: ssl.SSLContext, timeout: float = READY_TIMEOUT) -> None:
+def wait_ready(
+    url: str, verify: ssl.SSLContext | bool, timeout: float = READY_TIMEOUT, path: str = "/readyz"
+) -> None:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(f"{url}/readyz", verify=verify, timeout=1)
+            last = httpx.get(f"{url}{path}", verify=verify, timeout=1)
             if last.status_code == 200:
                 return
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.05)
-    raise AssertionError(f"{url} did not become ready: {last}")
+    raise AssertionError(f"{url}{path} did not answer 200: {last}")
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, message: str = "condition") -> None:
@@ -166,3 +171,38 @@ def metric(api: httpx.Client, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"no metric {name}")
+
+
+ROOT_PASSWORD = "root-secret-for-tests"
+
+
+async def enable_auth(url: str, users: dict[str, tuple[str, str]]) -> None:
+    """Turn on etcd's auth at `url` (plain text) as `etcdctl` would: a root user with the
+    root role, then each of `users` (name -> (password, key prefix)) with a role that may
+    read and write that prefix alone."""
+    from aetcd import rpc
+
+    from configsvc.store.etcd_client import EtcdKV, prefix_end
+
+    kv = EtcdKV([url], timeout=5)
+    try:
+        await kv.client.connect()
+        auth = kv.client.auth_stub
+        await auth.RoleAdd(rpc.AuthRoleAddRequest(name="root"))
+        await auth.UserAdd(rpc.AuthUserAddRequest(name="root", password=ROOT_PASSWORD))
+        await auth.UserGrantRole(rpc.AuthUserGrantRoleRequest(user="root", role="root"))
+        for name, (password, prefix) in users.items():
+            await auth.RoleAdd(rpc.AuthRoleAddRequest(name=name))
+            permission = rpc.Permission(
+                permType=rpc.Permission.READWRITE,
+                key=prefix.encode(),
+                range_end=prefix_end(prefix.encode()),
+            )
+            await auth.RoleGrantPermission(
+                rpc.AuthRoleGrantPermissionRequest(name=name, perm=permission)
+            )
+            await auth.UserAdd(rpc.AuthUserAddRequest(name=name, password=password))
+            await auth.UserGrantRole(rpc.AuthUserGrantRoleRequest(user=name, role=name))
+        await auth.AuthEnable(rpc.AuthEnableRequest())
+    finally:
+        await kv.close()
