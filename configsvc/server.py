@@ -107,6 +107,9 @@ def run_server(settings: ServiceSettings) -> None:
     With no `settings.etcd`, a local etcd is started under `settings.data_dir` and
     stopped on exit. Raises `ConfigsvcError` (e.g. `EtcdStartError`) if it cannot start.
     """
+    tls = _tls_options(settings)  # bad TLS files or etcd settings fail before anything starts
+    if settings.etcd_endpoints():
+        _check_etcd_connection(settings, settings.etcd_endpoints())
     token, where = _resolve_admin_token(settings)
     settings = settings.model_copy(update={"admin_token": token})
     _note(f"admin token {where}")
@@ -118,7 +121,7 @@ def run_server(settings: ServiceSettings) -> None:
         )
     try:
         with _stop_signals_raise():
-            _run(settings)
+            _run(settings, tls)
     except _StopSignal as stop:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
 
@@ -136,14 +139,11 @@ def _preload_app_modules() -> threading.Thread:
     return thread
 
 
-def _run(settings: ServiceSettings) -> None:
+def _run(settings: ServiceSettings, tls: dict[str, Any]) -> None:
     with contextlib.ExitStack() as stack:
         endpoints = settings.etcd_endpoints()
         preload = _preload_app_modules()
-        tls = _tls_options(settings)  # a bad file fails before etcd starts
-        if endpoints:
-            _check_etcd_connection(settings, endpoints)
-        else:
+        if not endpoints:
             etcd = stack.enter_context(EmbeddedEtcd(settings.data_dir, settings.etcd_binary))
             _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
             endpoints = [etcd.client_url]
