@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import configs, health, schemas, tokens, whoami
+from configsvc.api import configs, health, promote, schemas, tokens, whoami
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
@@ -119,6 +119,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     )
     app.include_router(health.router)
     app.include_router(configs.router)
+    app.include_router(promote.router)
     app.include_router(schemas.router)
     app.include_router(tokens.router)
     app.include_router(whoami.router)

@@ -11,6 +11,8 @@ from configsvc.cli import _cmd_tokens
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
+from configsvc.cli._cmd_export import export
+from configsvc.cli._cmd_promote import promote
 from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
@@ -45,6 +47,8 @@ def build_app() -> typer.Typer:
     app.command()(history)
     app.command()(diff)
     app.command()(rollback)
+    app.command()(promote)
+    app.command()(export)
     app.command()(watch)
     app.command()(schemas)
     app.add_typer(_cmd_tokens.app, name="tokens")
