@@ -212,11 +212,11 @@ class PromotedSideOut(_Answer):
 PROMOTE_EXAMPLE: dict[str, Any] = {
     "from": "staging",
     "to": "prod",
-    "dry_run": True,
+    "dry_run": False,
     "items": [
         {
             "name": "limits",
-            "result": "would_update",
+            "result": "updated",
             "source": {"version": 7, "revision": 1200},
             "target": {"version": 3, "revision": 1100},
             "before": {"kind": "RateLimits", "spec": {"limits": {"chat": {"burst": 5}}}},
@@ -224,11 +224,11 @@ PROMOTE_EXAMPLE: dict[str, Any] = {
             "changed_secrets": [],
             "message": "promoted from staging/limits version 7",
             "version": 4,
-            "revision": None,
-            "error": None,
+            "revision": 1300,
         }
     ],
 }
+"""(OpenAPI drops nulls from examples: a dry run's `"revision": null` would not validate.)"""
 
 
 class PromotedVersionOut(_Answer):

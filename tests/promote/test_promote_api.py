@@ -172,3 +172,23 @@ def test_bad_requests_change_nothing(
     assert response.status_code == status, response.text
     assert set(response.json()["error"]) == {"code", "message", "details"}
     snapshot.check()
+
+
+def test_answers_match_the_openapi_description(api: httpx.Client, service: Any) -> None:
+    import jsonschema_rs
+
+    openapi = httpx.get(f"{service.url}/openapi.json", timeout=10).json()
+    declared = openapi["paths"]["/v1/promote"]["post"]["responses"]["200"]
+    schema = {**declared["content"]["application/json"]["schema"], **openapi}
+    validator = jsonschema_rs.validator_for(schema)
+    put(api, "staging/models", MODELS, staging_models())
+    put(api, "prod/models", MODELS, model_spec())
+    answers = [
+        promote(api, dry_run=True),
+        promote(api, names=["models", "absent"], if_match={"models": 1}),
+        promote(api),
+    ]
+    for answer in answers:
+        errors = [error.message for error in validator.iter_errors(answer)]
+        assert not errors, (answer, errors)
+    assert {item["result"] for item in answers[1]["items"]} == {"conflict", "missing"}
