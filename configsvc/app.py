@@ -23,8 +23,8 @@ from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.metrics import Metrics, MetricsMiddleware
 from configsvc.registry import KindRegistry
 from configsvc.settings import ServiceSettings
-from configsvc.store.etcd_channel import EtcdConnection
 from configsvc.store.etcd_client import EtcdKV
+from configsvc.store.etcd_connection import EtcdConnection
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import TOKEN_FAMILY, KeyLayout
 from configsvc.store.replay import Replayer

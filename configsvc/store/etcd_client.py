@@ -18,12 +18,8 @@ import aetcd.exceptions
 from aetcd import rpc
 
 from configsvc.errors import PayloadTooLarge, StoreUnavailable
-from configsvc.store.etcd_channel import (
-    EtcdAccessError,
-    EtcdChannels,
-    EtcdConnection,
-    failure_reason,
-)
+from configsvc.store.etcd_channel import EtcdAccessError, EtcdChannels, failure_reason
+from configsvc.store.etcd_connection import EtcdConnection
 
 DELETE_EVENT = "DELETE"
 """aetcd's name of a deletion event."""

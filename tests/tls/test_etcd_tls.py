@@ -13,8 +13,8 @@ from tls.tlstools import Pki, tls_etcd
 
 from configsvc.embedded.process import EtcdProcess
 from configsvc.errors import ConfigsvcError, StoreUnavailable
-from configsvc.store.etcd_channel import EtcdConnection
 from configsvc.store.etcd_client import EtcdKV, put_op
+from configsvc.store.etcd_connection import EtcdConnection
 
 LIMITS = {"kind": "RateLimits", "spec": {"limits": {"chat": {"requests_per_second": 5}}}}
 

@@ -14,7 +14,7 @@ from tls.tlstools import Pki
 
 from configsvc.cli._options import GlobalFlags, resolve
 from configsvc.errors import ConfigsvcError
-from configsvc.store.etcd_channel import Endpoint, EtcdConnection, parse_endpoint
+from configsvc.store.etcd_connection import Endpoint, EtcdConnection, parse_endpoint
 
 
 def test_endpoints_keep_their_names_and_schemes() -> None:
