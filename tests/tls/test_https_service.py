@@ -170,3 +170,27 @@ def test_plain_http_to_the_https_port_gets_no_answer(https_service: HttpsService
     plain = https_service.url.replace("https://", "http://")
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{plain}/healthz", timeout=2)
+
+
+def test_tls_1_2_with_forward_secrecy_and_aead_only(https_service: HttpsService, pki: Pki) -> None:
+    import socket
+
+    port = int(https_service.url.rsplit(":", 1)[1])
+    context = pki.client_context(with_cert=False)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() == "TLSv1.2"
+        name, _defined_in, _bits = tls.cipher()  # type: ignore[misc]
+        assert name.startswith(("ECDHE-", "DHE-")), name
+        assert "GCM" in name or "CHACHA20" in name, name
+    cbc_only = pki.client_context(with_cert=False)
+    cbc_only.maximum_version = ssl.TLSVersion.TLSv1_2
+    cbc_only.set_ciphers("ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        cbc_only.wrap_socket(raw, server_hostname="localhost")
