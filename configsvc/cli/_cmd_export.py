@@ -30,7 +30,9 @@ DIR_MODE = 0o700
 
 def export(
     ctx: typer.Context,
-    namespace: Annotated[str, typer.Argument(metavar="NS", parser=parse_namespace)],
+    namespace: Annotated[
+        str, typer.Argument(metavar="NS", parser=parse_namespace, help="The namespace")
+    ],
     directory: Annotated[
         Path | None,
         typer.Option("--dir", "-d", help="Write one NAME.yaml per document here (default: stdout)"),

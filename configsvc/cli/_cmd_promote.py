@@ -32,8 +32,12 @@ _BEFORE, _AFTER = "\0configsvc-secret-before", "\0configsvc-secret-after"
 
 def promote(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(metavar="SRC", parser=parse_namespace)],
-    target: Annotated[str, typer.Argument(metavar="DST", parser=parse_namespace)],
+    source: Annotated[
+        str, typer.Argument(metavar="SRC", parser=parse_namespace, help="The source namespace")
+    ],
+    target: Annotated[
+        str, typer.Argument(metavar="DST", parser=parse_namespace, help="The target namespace")
+    ],
     names: Annotated[
         list[str] | None,
         typer.Option("--name", "-n", help="Only this document (repeatable; default: all)"),

@@ -69,8 +69,8 @@ CaOption = Annotated[
     Path | None,
     typer.Option(
         "--ca",
-        help=f"CA file (PEM) to trust for an https:// URL (env: {CA_ENV}; "
-        "default: the system's CA bundle)",
+        help=f"CA file (PEM) to trust for an https:// URL; before the command's name "
+        f"(env: {CA_ENV}; default: the system's CA bundle)",
         show_default=False,
         rich_help_panel=PANEL,
     ),
