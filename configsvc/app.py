@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import admin, configs, health, schemas, session, tokens, whoami
+from configsvc.api import admin, configs, health, promote, schemas, session, tokens, whoami
 from configsvc.api.console import install_console
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
@@ -33,6 +33,7 @@ from configsvc.sessions import SESSION_PATH, SessionManager, SessionOptions
 from configsvc.settings import ServiceSettings
 from configsvc.startup import prepare_when_reachable, reseal_when_reachable
 from configsvc.store.etcd_client import EtcdKV
+from configsvc.store.etcd_connection import EtcdConnection
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import SESSION_FAMILY, TOKEN_FAMILY, KeyLayout
 from configsvc.store.kinds import KindStore
@@ -84,13 +85,14 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     if not settings.admin_token:
         raise ValueError("settings.admin_token is required")
     admin_token = settings.admin_token
+    connection = etcd_connection(settings, endpoints)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert isinstance(app, ConfigsvcApp)
-        kv = EtcdKV(list(endpoints), timeout=settings.store_timeout)
         layout = KeyLayout(settings.key_prefix)
+        kv = EtcdKV(connection, timeout=settings.store_timeout, revision_key=layout.prefix.encode())
         registry = KindRegistry()
         key_file = settings.secret_key_file
         sealer = Sealer(load_keyring(key_file)) if key_file is not None else None
@@ -179,6 +181,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     )
     app.include_router(health.router)
     app.include_router(configs.router)
+    app.include_router(promote.router)
     app.include_router(schemas.router)
     app.include_router(tokens.router)
     app.include_router(whoami.router)
@@ -206,6 +209,20 @@ async def start_migration(store: EtcdConfigStore, wait: float) -> asyncio.Task[N
         log.warning("etcd not reachable for the start-up checks (%s); retrying", exc)
         return asyncio.create_task(prepare_when_reachable(store))
     return asyncio.create_task(reseal_when_reachable(store))
+
+
+def etcd_connection(settings: ServiceSettings, endpoints: Sequence[str]) -> EtcdConnection:
+    """How to reach etcd at `endpoints` with the TLS files and credentials of `settings`;
+    raises `ConfigsvcError` when they do not fit together or a file cannot be read."""
+    password = settings.etcd_password
+    return EtcdConnection.create(
+        endpoints,
+        ca=settings.etcd_ca,
+        cert=settings.etcd_cert,
+        key=settings.etcd_key,
+        user=settings.etcd_user,
+        password=password.get_secret_value() if password is not None else None,
+    )
 
 
 def follow_revocations(watcher: StoreWatcher, fanout: Fanout) -> None:

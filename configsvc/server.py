@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from configsvc_schemas.wire import ADMIN_TOKEN_FILE
 
@@ -107,6 +108,9 @@ def run_server(settings: ServiceSettings) -> None:
     With no `settings.etcd`, a local etcd is started under `settings.data_dir` and
     stopped on exit. Raises `ConfigsvcError` (e.g. `EtcdStartError`) if it cannot start.
     """
+    tls = _tls_options(settings)  # bad TLS files or etcd settings fail before anything starts
+    if settings.etcd_endpoints():
+        _check_etcd_connection(settings, settings.etcd_endpoints())
     token, where = _resolve_admin_token(settings)
     settings = settings.model_copy(update={"admin_token": token})
     _note(f"admin token {where}")
@@ -119,7 +123,7 @@ def run_server(settings: ServiceSettings) -> None:
         )
     try:
         with _stop_signals_raise():
-            _run(settings)
+            _run(settings, tls)
     except _StopSignal as stop:
         _note(f"stopped by {signal.Signals(stop.signum).name}")
 
@@ -158,7 +162,7 @@ def _preload_app_modules() -> threading.Thread:
     return thread
 
 
-def _run(settings: ServiceSettings) -> None:
+def _run(settings: ServiceSettings, tls: dict[str, Any]) -> None:
     with contextlib.ExitStack() as stack:
         endpoints = settings.etcd_endpoints()
         preload = _preload_app_modules()
@@ -174,10 +178,32 @@ def _run(settings: ServiceSettings) -> None:
                 update={"etcd_quota_bytes": quota, "etcd_auto_defragment": True}
             )
         preload.join()
-        _serve_http(settings, endpoints)
+        _serve_http(settings, endpoints, tls)
 
 
-def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
+def _tls_options(settings: ServiceSettings) -> dict[str, Any]:
+    """uvicorn's HTTPS options (none without `--tls-cert`)."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return {}
+    from configsvc.asgi_server import tls_options
+
+    return tls_options(settings.tls_cert, settings.tls_key)
+
+
+def _check_etcd_connection(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
+    """Refuse etcd settings that do not fit together, and say how etcd will be reached."""
+    from configsvc.app import etcd_connection
+
+    connection = etcd_connection(settings, endpoints)
+    if connection.tls is not None:
+        roots = "--etcd-ca" if settings.etcd_ca else "the system's trusted roots"
+        client = ", with a client certificate" if settings.etcd_cert else ""
+        _note(f"etcd over TLS, certificates checked against {roots}{client}")
+    if connection.auth is not None:
+        _note(f"etcd as user {connection.auth.user!r}")
+
+
+def _serve_http(settings: ServiceSettings, endpoints: Sequence[str], tls: dict[str, Any]) -> None:
     """Serve the app with uvicorn until it is asked to exit."""
     # The server extra's heavier imports, only when serving.
     from configsvc.app import create_app
@@ -191,6 +217,7 @@ def _serve_http(settings: ServiceSettings, endpoints: Sequence[str]) -> None:
         request_read_timeout=settings.request_read_timeout,
         log_level=UVICORN_LOG_LEVEL,
         lifespan="on",
+        **tls,
     )
     try:
         server.run()

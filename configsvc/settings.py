@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from configsvc_schemas.wire import default_data_dir
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,7 +31,9 @@ MAX_WATCH_STREAMS = 20_000
 class ServiceSettings(BaseSettings):
     """Settings of one service instance. Explicit arguments win over `CONFIGSVC_*` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="CONFIGSVC_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONFIGSVC_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -94,9 +96,48 @@ class ServiceSettings(BaseSettings):
         pattern=r"^/?[A-Za-z0-9._/-]*/$",
         description="etcd key prefix of this service's data; ends with /",
     )
+    tls_cert: Path | None = Field(
+        default=None, description="serve HTTPS with this certificate chain (PEM), with tls_key"
+    )
+    tls_key: Path | None = Field(default=None, description="the private key of tls_cert (PEM)")
+    etcd_ca: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) that etcd's certificates are checked against; "
+        "None: the system's trusted roots",
+    )
+    etcd_cert: Path | None = Field(
+        default=None, description="client certificate (PEM) shown to etcd, with etcd_key"
+    )
+    etcd_key: Path | None = Field(default=None, description="the private key of etcd_cert")
+    etcd_user: str | None = Field(default=None, description="etcd user (etcd's own auth)")
+    etcd_password: SecretStr | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> ServiceSettings:
+        """Options that only make sense together, or only with `--etcd`."""
+        for first, second in _PAIRS:
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                raise ValueError(f"{_flag(first)} and {_flag(second)} go together: give both")
+        if not self.etcd:
+            given = [name for name in _EXTERNAL_ETCD_ONLY if getattr(self, name) is not None]
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(
+                    f"{', '.join(map(_flag, given))} {verb} only to an etcd given with --etcd "
+                    "(the embedded etcd listens on loopback in plain text)"
+                )
+        return self
 
     def etcd_endpoints(self) -> list[str]:
         """The `--etcd` endpoints as a list (empty for the embedded default)."""
         if not self.etcd:
             return []
         return [e.strip() for e in self.etcd.split(",") if e.strip()]
+
+
+_PAIRS = (("tls_cert", "tls_key"), ("etcd_cert", "etcd_key"), ("etcd_user", "etcd_password"))
+_EXTERNAL_ETCD_ONLY = ("etcd_ca", "etcd_cert", "etcd_key", "etcd_user", "etcd_password")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

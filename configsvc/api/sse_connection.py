@@ -16,6 +16,9 @@ from typing import Any, cast
 from configsvc.asgi_types import Send
 
 CHUNKED_END = b"0\r\n\r\n"
+TLS_CLOSE_GRACE_SECONDS = 0.5
+"""How long a TLS connection being closed may wait for the client's close_notify before it
+is dropped (asyncio would wait 30 s; a client that is not reading never answers)."""
 
 TRANSPORT_METHODS = ("write", "is_closing", "get_write_buffer_size", "abort", "set_protocol")
 """What the direct path needs of a transport. Checked by name: uvloop's transports (which
@@ -76,12 +79,20 @@ class SseConnection(asyncio.Protocol):
         self.transport.abort()
 
     def end(self) -> None:
-        """Finish the response (the last chunk) and close the connection."""
+        """Finish the response (the last chunk) and close the connection; over TLS, drop
+        it if the client has not answered the close within `TLS_CLOSE_GRACE_SECONDS`."""
         transport = self.transport
         if not transport.is_closing():
             if self.chunked:
                 transport.write(CHUNKED_END)
             transport.close()
+            if transport.get_extra_info("sslcontext") is not None:
+                loop = asyncio.get_running_loop()
+                loop.call_later(TLS_CLOSE_GRACE_SECONDS, self._drop_unless_lost)
+
+    def _drop_unless_lost(self) -> None:
+        if self._on_lost is not None:
+            self.transport.abort()
 
     # ---- taking the connection from uvicorn --------------------------------------------
 

@@ -12,10 +12,12 @@ from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
+from configsvc.cli._cmd_export import export
+from configsvc.cli._cmd_promote import promote
 from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch
-from configsvc.cli._options import GlobalFlags, OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import CaOption, GlobalFlags, OutputOption, TokenOption, UrlOption
 
 DISTRIBUTION = "configsvc"
 HELP = """Hot-reloading configuration for services that call LLMs.
@@ -45,6 +47,8 @@ def build_app() -> typer.Typer:
     app.command()(history)
     app.command()(diff)
     app.command()(rollback)
+    app.command()(promote)
+    app.command()(export)
     app.command()(watch)
     app.add_typer(_cmd_schemas.app, name="schemas")
     app.add_typer(_cmd_tokens.app, name="tokens")
@@ -72,6 +76,7 @@ def _root(
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = None,
+    ca: CaOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -79,4 +84,4 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = GlobalFlags(url, token, output)
+    ctx.obj = GlobalFlags(url, token, output, ca)

@@ -10,6 +10,7 @@ import typer
 from configsvc.cli._errors import CliError
 
 SERVER_EXTRA_HINT = "install the server extra: pip install 'configsvc[server]'"
+TLS_PANEL = "TLS and etcd access"
 
 
 def serve(
@@ -41,11 +42,64 @@ def serve(
         int | None,
         typer.Option(help="Versions kept per document (env: CONFIGSVC_HISTORY_LIMIT; 1000)"),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve HTTPS with this certificate chain, PEM (env: CONFIGSVC_TLS_CERT)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The private key of --tls-cert, PEM (env: CONFIGSVC_TLS_KEY)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    etcd_ca: Annotated[
+        Path | None,
+        typer.Option(
+            help="CA bundle that etcd's certificates are checked against "
+            "(env: CONFIGSVC_ETCD_CA; default for https:// etcd URLs: the system's roots)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    etcd_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Client certificate shown to etcd, PEM (env: CONFIGSVC_ETCD_CERT)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    etcd_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The private key of --etcd-cert (env: CONFIGSVC_ETCD_KEY)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    etcd_user: Annotated[
+        str | None,
+        typer.Option(
+            help="etcd user, with etcd's auth enabled (env: CONFIGSVC_ETCD_USER)",
+            rich_help_panel=TLS_PANEL,
+        ),
+    ] = None,
+    etcd_password: Annotated[
+        str | None,
+        typer.Option(
+            help="Its password; prefer the variable, a flag shows in `ps` "
+            "(env: CONFIGSVC_ETCD_PASSWORD)",
+            rich_help_panel=TLS_PANEL,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the configsvc service (with no --etcd: a supervised local etcd under the data dir)."""
     try:
         from pydantic import ValidationError
 
+        from configsvc.errors import ConfigsvcError
         from configsvc.server import run_server
         from configsvc.settings import ServiceSettings
     except ImportError as exc:
@@ -60,6 +114,13 @@ def serve(
         "etcd_binary": etcd_binary,
         "keepalive": keepalive,
         "history_limit": history_limit,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "etcd_ca": etcd_ca,
+        "etcd_cert": etcd_cert,
+        "etcd_key": etcd_key,
+        "etcd_user": etcd_user,
+        "etcd_password": etcd_password,
     }
     try:
         settings = ServiceSettings(
@@ -70,4 +131,7 @@ def serve(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors()
         )
         raise CliError(f"invalid settings: {problems}") from None
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ConfigsvcError as exc:
+        raise CliError(str(exc)) from None

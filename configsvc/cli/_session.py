@@ -40,7 +40,7 @@ def open_session(
 ) -> Iterator[Session]:
     """A session for the command of `ctx`, closed when the command ends."""
     target = resolve(flags_of(ctx, url, token, output))
-    with Api(target.url, target.token, token_source=target.token_source) as api:
+    with Api(target.url, target.token, token_source=target.token_source, ca=target.ca) as api:
         yield Session(api, Printer(target.output), SecretMasker(lambda: load_schemas(api)))
 
 

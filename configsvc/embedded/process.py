@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -91,11 +92,20 @@ def _die_with_parent_hook(parent_pid: int) -> Callable[[], None]:
 
 
 def _loopback_request(
-    port: int, method: str, path: str, timeout: float, body: bytes | None = None
+    port: int,
+    method: str,
+    path: str,
+    timeout: float,
+    body: bytes | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
-    """(status, body) of one HTTP request to etcd on 127.0.0.1:`port` (a JSON body if any);
-    raises `OSError` or `http.client.HTTPException`."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    """(status, body) of one HTTP request to etcd on 127.0.0.1:`port` (a JSON body if any),
+    over HTTPS with `tls`; raises `OSError` or `http.client.HTTPException`."""
+    conn = (
+        http.client.HTTPSConnection(LOOPBACK, port, timeout=timeout, context=tls)
+        if tls is not None
+        else http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    )
     try:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         conn.request(method, path, body=body, headers=headers)
@@ -105,10 +115,10 @@ def _loopback_request(
         conn.close()
 
 
-def _probe_health(port: int) -> str | None:
+def _probe_health(port: int, tls: ssl.SSLContext | None = None) -> str | None:
     """None when etcd on `port` answers `/health` healthy, else why not."""
     try:
-        status, body = _loopback_request(port, "GET", "/health", HEALTH_PROBE_TIMEOUT)
+        status, body = _loopback_request(port, "GET", "/health", HEALTH_PROBE_TIMEOUT, tls=tls)
     except (OSError, http.client.HTTPException) as exc:
         return type(exc).__name__
     with contextlib.suppress(ValueError):
@@ -152,6 +162,10 @@ class EtcdProcess:
     cores). With `log_path`, etcd's output is appended there, and a failed start names the
     reason found in it.
 
+    With `client_tls`, the client port speaks TLS (its certificate flags come in
+    `extra_args`): `client_url` is `https://` and the health probe uses that context (with
+    a client certificate loaded into it when etcd asks for one).
+
     `spawn` starts it without waiting, `wait_healthy` waits until it answers healthy.
     """
 
@@ -167,12 +181,14 @@ class EtcdProcess:
     heartbeat_ms: int | None = None
     election_timeout_ms: int | None = None
     """Raft timers in milliseconds; they win over `fast_raft` when given."""
+    client_tls: ssl.SSLContext | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_offset: int = field(default=0, init=False, repr=False)
 
     @property
     def client_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.client_port}"
+        scheme = "https" if self.client_tls is not None else "http"
+        return f"{scheme}://{LOOPBACK}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -263,7 +279,7 @@ class EtcdProcess:
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise self._exit_error(self._proc.returncode)
-            reason = _probe_health(self.client_port)
+            reason = _probe_health(self.client_port, self.client_tls)
             if reason is None:
                 return
             last = reason

@@ -9,18 +9,18 @@ dead or frozen etcd never hangs a request.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aetcd
 import aetcd.exceptions
 from aetcd import rpc
 
 from configsvc.errors import PayloadTooLarge, StoreFull, StoreUnavailable
+from configsvc.store.etcd_channel import EtcdAccessError, EtcdChannels, failure_reason
+from configsvc.store.etcd_connection import EtcdConnection
 
 NO_SPACE_DETAIL = "database space exceeded"
 """etcd's message when its NOSPACE alarm refuses a write (and any transaction)."""
@@ -93,76 +93,57 @@ GRPC_OPTIONS: dict[str, Any] = {
 }
 
 
-def grpc_target(endpoints: Sequence[str]) -> tuple[str, int]:
-    """The (host, port) to give aetcd for one or several `http://host:port` endpoints.
-
-    aetcd joins them as `host:port`; several endpoints become one gRPC `ipv4:` target
-    (`ipv4:a:1,b:2,c:3`), so the channel fails over between members by itself.
-    """
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    hosts: list[tuple[str, int]] = []
-    for endpoint in endpoints:
-        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-        if parts.hostname is None:
-            raise ValueError(f"not an etcd endpoint: {endpoint!r}")
-        hosts.append((parts.hostname, parts.port or 2379))
-    if len(hosts) == 1:
-        return hosts[0]
-    addresses = [(_resolve_ipv4(host), port) for host, port in hosts]
-    joined = ",".join(f"{host}:{port}" for host, port in addresses[:-1])
-    last_host, last_port = addresses[-1]
-    return f"ipv4:{joined},{last_host}", last_port
-
-
-def _resolve_ipv4(host: str) -> str:
-    try:
-        ipaddress.IPv4Address(host)
-        return host
-    except ValueError:
-        return socket.gethostbyname(host)
-
-
 class EtcdKV:
-    """Range reads, transactions and watches on one etcd cluster, each under a deadline."""
+    """Range reads, transactions and watches on one etcd cluster, each under a deadline.
 
-    def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
-        host, port = grpc_target(endpoints)
-        self.endpoints = tuple(endpoints)
-        self.timeout = timeout
-        self.client = aetcd.Client(
-            host=host,
-            port=port,
-            timeout=int(max(1, timeout)),
-            options=GRPC_OPTIONS,
-            connect_wait_timeout=int(max(1, timeout)),
+    `endpoints` are `http://` URLs, or an `EtcdConnection` (TLS, user and password, several
+    `https://` endpoints: see `etcd_channel`). `revision_key` is the key read for the
+    current revision: one under the service's prefix, so that an etcd user allowed only
+    that prefix may read it.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] | EtcdConnection,
+        timeout: float,
+        *,
+        revision_key: bytes = b"\0",
+    ) -> None:
+        connection = (
+            endpoints if isinstance(endpoints, EtcdConnection) else EtcdConnection.create(endpoints)
         )
-        self._kv_stub: Any = None
+        self.timeout = timeout
+        self.revision_key = revision_key
+        self.connection = connection
+        self.channels = EtcdChannels(connection, timeout=timeout, options=GRPC_OPTIONS)
         self.space: SpaceObserver = _NoObserver()
         """Told when etcd refuses a call for space, and when a write succeeds."""
 
-    async def close(self) -> None:
-        self._kv_stub = None
-        await self.client.close()
+    @property
+    def client(self) -> aetcd.Client:
+        """The aetcd client in use (with several `https://` endpoints, it may change)."""
+        return self.channels.current
 
-    def member(self, endpoint: str) -> EtcdKV:
-        """A client of one member of this cluster (maintenance is per member), with the
-        same settings; close it after use."""
-        return EtcdKV([endpoint], self.timeout)
+    async def close(self) -> None:
+        await self.channels.close()
+
+    def members(self) -> list[EtcdKV]:
+        """A client of each member of this cluster (maintenance is per member), with the
+        same TLS and credentials; close them after use."""
+        return [
+            EtcdKV(dataclasses.replace(self.connection, endpoints=(endpoint,)), self.timeout)
+            for endpoint in self.connection.endpoints
+        ]
 
     async def _call(self, method: str, request: Any, *, maintenance: bool = False) -> Any:
         """One etcd RPC of the KV service (or the Maintenance one), under the deadline."""
         try:
-            if self._kv_stub is None:
-                async with asyncio.timeout(self.timeout):
-                    await self.client.connect()
-                self._kv_stub = self.client.kvstub
-            stub = self.client.maintenancestub if maintenance else self._kv_stub
             # gRPC's own deadline bounds the call (an asyncio timeout would cost a timer
             # handle per call for the same bound)
-            return await getattr(stub, method)(
-                request, timeout=self.timeout, metadata=self.client.metadata
-            )
+            stub = "maintenancestub" if maintenance else "kvstub"
+            return await self.channels.call(stub, method, request)
+        except EtcdAccessError as exc:
+            raise StoreUnavailable(str(exc)) from None
         except TimeoutError:
             raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
         except rpc.AioRpcError as exc:
@@ -180,7 +161,7 @@ class EtcdKV:
             return StoreFull(STORE_FULL_MESSAGE)
         if COMPACTED_DETAIL in details:
             return RevisionGone(details)
-        return StoreUnavailable(f"etcd unavailable: {exc.code().name}")
+        return StoreUnavailable(f"etcd unavailable: {failure_reason(exc)}")
 
     async def range(
         self,
@@ -234,26 +215,30 @@ class EtcdKV:
         """
         if start_revision < 1:
             raise ValueError("watch from an explicit revision; 0 means 'now' to etcd")
+        client = self.channels.current
         try:
             async with asyncio.timeout(self.timeout):
-                await self.client.connect()
-                watch = await self.client.watch_prefix(prefix, start_revision=start_revision)
+                client = await self.channels.connected()
+                watch = await client.watch_prefix(prefix, start_revision=start_revision)
             async for event in watch:
                 kv = event.kv
                 deleted = event.kind == DELETE_EVENT
                 yield KeyChange(kv.key, None if deleted else kv.value, kv.mod_revision)
         except aetcd.exceptions.RevisionCompactedError as exc:
             raise WatchCompacted(exc.compacted_revision) from None
-        except TimeoutError:
-            raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
-        except aetcd.exceptions.ClientError as exc:
-            raise StoreUnavailable(f"etcd watch ended: {type(exc).__name__}") from None
-        except rpc.AioRpcError as exc:
+        except EtcdAccessError as exc:
+            raise StoreUnavailable(str(exc)) from None
+        except (TimeoutError, aetcd.exceptions.ClientError, rpc.AioRpcError) as exc:
+            await self.channels.after_watch_failure(client, exc)
+            if isinstance(exc, TimeoutError):
+                raise StoreUnavailable(f"etcd did not answer within {self.timeout:g} s") from None
+            if isinstance(exc, aetcd.exceptions.ClientError):
+                raise StoreUnavailable(f"etcd watch ended: {type(exc).__name__}") from None
             raise StoreUnavailable(f"etcd watch ended: {exc.code().name}") from None
 
     async def current_revision(self) -> int:
         """The store's current revision (a cheap linearizable read)."""
-        response = await self.range(b"\0", limit=1, keys_only=True)
+        response = await self.range(self.revision_key, limit=1, keys_only=True)
         revision: int = response.header.revision
         return revision
 

@@ -41,8 +41,7 @@ async def reclaim(kv: EtcdKV, layout: KeyLayout, keep_versions: int) -> ReclaimR
     revision = await kv.current_revision()
     with contextlib.suppress(RevisionGone):  # already compacted that far
         await kv.compact(revision)
-    for endpoint in kv.endpoints:
-        member = kv.member(endpoint)
+    for member in kv.members():
         try:
             await member.defragment()
         finally:

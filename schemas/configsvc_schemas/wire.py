@@ -100,6 +100,8 @@ ADMIN_NAME = "admin"
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "CONFIGSVC_URL"
 TOKEN_ENV = "CONFIGSVC_TOKEN"  # noqa: S105 - a variable name
+CA_ENV = "CONFIGSVC_CA"
+"""A PEM file of the CAs that the CLI and the SDK trust for an `https://` service URL."""
 DATA_DIR_ENV = "CONFIGSVC_DATA_DIR"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
 APP_DIR_NAME = "configsvc"

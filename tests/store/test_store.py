@@ -19,7 +19,7 @@ from configsvc.errors import (
     StoreUnavailable,
     ValidationFailed,
 )
-from configsvc.store.etcd_client import EtcdKV, grpc_target, prefix_end
+from configsvc.store.etcd_client import EtcdKV, prefix_end
 from configsvc.store.etcd_store import ANY_REVISION, EtcdConfigStore
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Action, Document, NewContent, TokenRecord
@@ -345,14 +345,3 @@ def test_key_layout() -> None:
         assert is_valid_name(good), good
     for bad in ("", "A", "-a", "a-", "a/b", "..", "a" * 64, "a b", "a\n"):
         assert not is_valid_name(bad), bad
-
-
-def test_grpc_target() -> None:
-    assert grpc_target(["http://127.0.0.1:2379"]) == ("127.0.0.1", 2379)
-    assert grpc_target(["127.0.0.1:4001"]) == ("127.0.0.1", 4001)
-    assert grpc_target(["http://10.0.0.1:1", "http://10.0.0.2:2"]) == (
-        "ipv4:10.0.0.1:1,10.0.0.2",
-        2,
-    )
-    with pytest.raises(ValueError):
-        grpc_target([])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,13 @@ from configsvc_client._binding import Binding, M, SpecMapping
 from configsvc_client._cache import SnapshotCache
 from configsvc_client._coordinator import Coordinator
 from configsvc_client._http import acquire_http, release_http, ssl_context
-from configsvc_client._options import ClientOptions, resolve_token, resolve_urls
+from configsvc_client._options import (
+    DEFAULT_TLS,
+    ClientOptions,
+    resolve_tls,
+    resolve_token,
+    resolve_urls,
+)
 from configsvc_client._runtime import (
     Runtime,
     register_for_fork,
@@ -62,6 +69,10 @@ class ConfigClient:
     `$CONFIGSVC_URL`, then `http://127.0.0.1:8080`; `token` to `$CONFIGSVC_TOKEN`, then
     the local admin token file. `poll_interval`, when given, overrides the one in
     `options`.
+
+    For an `https://` service, `ca` (default `$CONFIGSVC_CA`) is a PEM file of the CAs to
+    trust instead of the default bundle; `verify` is False to check nothing (tests only),
+    or an `ssl.SSLContext` to use as it is (e.g. with a client certificate loaded).
     """
 
     def __init__(
@@ -74,7 +85,15 @@ class ConfigClient:
         poll_interval: float | None = None,
         options: ClientOptions | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        ca: str | os.PathLike[str] | None = None,
+        verify: bool | ssl.SSLContext | None = None,
     ) -> None:
+        tls = resolve_tls(ca, verify)
+        if tls.ca is not None:
+            try:
+                ssl_context(tls)  # a bad CA file fails here, not in the background
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"cannot load the CA file {tls.ca}: {exc}") from None
         options = options or ClientOptions()
         if poll_interval is not None:
             options = options.replace(poll_interval=poll_interval)
@@ -100,6 +119,7 @@ class ConfigClient:
             transport=transport,
             cache_token=resolved_token,
         )
+        self._tls = tls
         self._description = f"{', '.join(urls)} {list(names)}"
 
     @classmethod
@@ -163,6 +183,7 @@ class ConfigClient:
         )
         self._needs_http = needs_http
         self._transport = transport
+        self._tls = DEFAULT_TLS
         self._state = ConfigState(namespaces)
         self._run: _Run | None = None
         self._runtime: Runtime | None = None
@@ -272,9 +293,11 @@ class ConfigClient:
         self._run = run
         try:
             if self._transport is not None:
-                run.http = httpx.AsyncClient(transport=self._transport, verify=ssl_context())
+                run.http = httpx.AsyncClient(
+                    transport=self._transport, verify=ssl_context(self._tls)
+                )
             elif self._needs_http:
-                run.http, run.shared_http = acquire_http(), True
+                run.http, run.shared_http = acquire_http(self._tls), True
             primary, fallback = self._sources(run.http)
             run.coordinator = Coordinator(
                 self._state, primary, fallback, options=self._options, cache=self._cache

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+import ssl
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from configsvc_schemas.wire import (
     ADMIN_TOKEN_FILE,
+    CA_ENV,
     DEFAULT_URL,
     TOKEN_ENV,
     URL_ENV,
@@ -118,3 +121,47 @@ def resolve_token(token: str | None) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How a client checks an `https://` service's certificate.
+
+    `ca`: a PEM file of the CAs to trust (in place of the default bundle). `verify`: True
+    checks against `ca` or the default bundle; False checks nothing (never in production);
+    an `ssl.SSLContext` is used as it is (e.g. one with a client certificate loaded).
+    """
+
+    ca: Path | None = None
+    verify: bool | ssl.SSLContext = True
+
+    def __post_init__(self) -> None:
+        if self.ca is not None and self.verify is not True:
+            raise ValueError("give ca= or verify=, not both (an SSLContext brings its own CAs)")
+
+    @property
+    def key(self) -> Hashable:
+        """Equal for settings that may share one SSL context and HTTP client."""
+        if isinstance(self.verify, ssl.SSLContext):
+            return self.verify
+        if self.ca is not None:
+            return ("ca", str(self.ca.resolve()))
+        return ("verify", self.verify)
+
+
+DEFAULT_TLS = TlsOptions()
+
+
+def resolve_tls(
+    ca: str | os.PathLike[str] | None,
+    verify: bool | ssl.SSLContext | None,
+    env: Mapping[str, str] | None = None,
+) -> TlsOptions:
+    """The TLS settings: `ca` and `verify` as given, else `CONFIGSVC_CA`, else the defaults
+    (the default CA bundle, checked)."""
+    env = os.environ if env is None else env
+    if ca is None and verify is None and env.get(CA_ENV):
+        ca = env[CA_ENV]
+    return TlsOptions(
+        ca=Path(ca) if ca is not None else None, verify=True if verify is None else verify
+    )
