@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import admin, configs, health, promote, schemas, session, tokens, whoami
+from configsvc.api import admin, backup, configs, health, promote, schemas, session, tokens, whoami
 from configsvc.api.console import install_console
 from configsvc.api.deps import Services
 from configsvc.api.watch import handle_watch
@@ -186,6 +186,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.include_router(tokens.router)
     app.include_router(whoami.router)
     app.include_router(admin.router)
+    app.include_router(backup.router)
     app.include_router(session.router)
     install_console(app)
     _document_watch_route(app)

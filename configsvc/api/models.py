@@ -263,6 +263,14 @@ class RotateOut(_Answer):
     keys_in_use: list[str]
 
 
+class RestoreOut(_Answer):
+    keys: int
+    documents: int
+    by_family: dict[str, int]
+    backup_revision: int | None
+    backup_created_at: str | None
+
+
 class AuditItemOut(_Answer):
     at: str
     by: str

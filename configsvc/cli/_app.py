@@ -10,6 +10,7 @@ import typer
 from configsvc.cli import _cmd_schemas, _cmd_secrets, _cmd_tokens
 from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
+from configsvc.cli._cmd_backup import backup, etcd_snapshot, restore
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
 from configsvc.cli._cmd_export import export
@@ -55,6 +56,9 @@ def build_app() -> typer.Typer:
     app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)
     app.command()(audit)
+    app.command()(backup)
+    app.command()(restore)
+    app.command("etcd-snapshot")(etcd_snapshot)
     return app
 
 

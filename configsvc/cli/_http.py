@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -125,6 +125,31 @@ class Api:
             yield response
         finally:
             response.close()
+
+    def upload(
+        self,
+        path: str,
+        content: Iterable[bytes],
+        *,
+        params: Params | None = None,
+        content_type: str,
+    ) -> Any:
+        """POST `content` as it is read (a large file), with no read timeout; the JSON answer
+        of a 2xx, else `ServiceError`."""
+        headers = {"Content-Type": content_type}
+        try:
+            response = self._client.post(
+                path,
+                content=content,
+                params=params,
+                headers=headers,
+                timeout=httpx.Timeout(self._client.timeout.connect, read=None),
+            )
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc) from None
+        if response.status_code not in SUCCESS:
+            raise self.service_error(response)
+        return _json(response)
 
     def transport_error(self, exc: httpx.HTTPError) -> CliError:
         """One line for a request that got no answer."""
