@@ -15,11 +15,11 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from configsvc_schemas.wire import ADMIN_NAME, NAMESPACE_PATTERN_RULE, Role, is_valid_name
 
 from configsvc.errors import Forbidden, Unauthorized
-from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.records import TokenRecord
 
 TOKEN_PREFIX = "cst"  # noqa: S105 - a label, not a secret
@@ -100,10 +100,16 @@ def validate_patterns(patterns: list[str]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+class TokenLookup(Protocol):
+    """Where token records come from: the store (every request), or a cache of it."""
+
+    async def get_token(self, name: str) -> TokenRecord | None: ...
+
+
 class Authenticator:
     """Turns a bearer token into a `Principal`, or refuses it with 401."""
 
-    def __init__(self, store: EtcdConfigStore, admin_token: str) -> None:
+    def __init__(self, store: TokenLookup, admin_token: str) -> None:
         self._store = store
         self._admin_hash = hash_secret(admin_token).encode()
 
