@@ -180,7 +180,8 @@ INSTANCE_HEADER = "X-Configsvc-Instance"
 LABELS_HEADER = "X-Configsvc-Labels"
 """Sent by the SDK on its watch request and polls: its labels as a compact JSON object."""
 
-INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_INSTANCE_ID_LENGTH = 128
+INSTANCE_ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_INSTANCE_ID_LENGTH - 1}}}")
 INSTANCE_ID_RULE = (
     "1-128 characters of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit"
 )
@@ -250,5 +251,5 @@ def make_instance_id(host: str, pid: int, suffix: str) -> str:
     """`<host>-<pid>-<suffix>`, the default id of an SDK (or service) instance: the host name
     with other characters than letters, digits, '.' and '-' replaced, shortened to fit."""
     tail = f"-{pid}-{suffix}"
-    safe = _HOST_UNSAFE.sub("-", host)[: 128 - len(tail)].strip(".-")
+    safe = _HOST_UNSAFE.sub("-", host)[: MAX_INSTANCE_ID_LENGTH - len(tail)].strip(".-")
     return (safe or "host") + tail

@@ -37,3 +37,6 @@ class ClientStatus:
     """The last problem, or None: a code such as `"unauthorized"` or `"forbidden"` (a
     refused token: the last values stay and retries slow down), `"unreachable: ..."`,
     `"silent: ..."`, or `"invalid_document: <ns/name> vN rejected: <field>: <why>"`."""
+    report_error: str | None = None
+    """Why the last report to the fleet view failed (None once one succeeds, and when the
+    client does not report). Reports never hold up configuration: they only retry."""
