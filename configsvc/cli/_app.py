@@ -11,6 +11,7 @@ from configsvc.cli import _cmd_tokens
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
+from configsvc.cli._cmd_fleet import fleet, status
 from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_schemas import schemas
 from configsvc.cli._cmd_serve import serve
@@ -47,6 +48,8 @@ def build_app() -> typer.Typer:
     app.command()(rollback)
     app.command()(watch)
     app.command()(schemas)
+    app.command()(fleet)
+    app.command()(status)
     app.add_typer(_cmd_tokens.app, name="tokens")
     return app
 

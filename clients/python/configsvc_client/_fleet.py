@@ -276,9 +276,9 @@ class FleetReporter:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(max(0.0, due - self._clock())):
                         await self._wake.wait()
-            self._wake.clear()
             if self._dirty:
                 await asyncio.sleep(options.coalesce)
+            self._wake.clear()  # what happened so far goes in this report
             self._dirty = False
             retry_soon = await self._report()
             if retry_soon:
