@@ -47,6 +47,9 @@ from configsvc.fleet.service import FleetService, body_digest
 
 log = logging.getLogger("configsvc")
 
+NO_CONTENT_START = {"type": "http.response.start", "status": 204, "headers": []}
+NO_CONTENT_BODY = {"type": "http.response.body", "body": b""}
+
 router = APIRouter(
     tags=["fleet"],
     dependencies=[Depends(check_request)],
@@ -137,25 +140,29 @@ async def handle_report(
 ) -> None:
     """Serve `POST /v1/fleet/reports`: 204 once the report is taken, else the error."""
     request = Request(scope, receive)
-    response: Response
     try:
         if fleet is None:
             raise StoreUnavailable("the fleet is not available: the service is starting")
         check_headers(scope["headers"])
-        check_query(parse_qsl(scope.get("query_string", b"").decode("latin-1")), ())
+        query = scope.get("query_string", b"")
+        if query:
+            check_query(parse_qsl(query.decode("latin-1")), ())
         caller = await fleet.auth.authenticate(request.headers.get("authorization"))
         raw = await read_body(request, MAX_REPORT_BYTES)
         check_json_media(request.headers)
         digest = body_digest(raw)
         if not fleet.accept_known(caller, digest):
             await fleet.receive(caller, parse_json(raw), digest)
-        response = Response(status_code=204)
     except ApiError as error:
         if fleet is not None:
-            fleet.metrics.fleet_reports.labels("refused").inc()
+            fleet.count("refused")
         if error.status >= 500:
             log.warning("answering %d: %s", error.status, error.message)
         headers = {"www-authenticate": "Bearer"} if error.status == 401 else None
         response = JSONResponse(error.body(), status_code=error.status, headers=headers)
-    services.metrics.requests.labels("POST", FLEET_REPORTS_PATH, str(response.status_code)).inc()
-    await response(scope, receive, send)
+        services.metrics.requests.labels("POST", FLEET_REPORTS_PATH, str(error.status)).inc()
+        await response(scope, receive, send)
+        return
+    fleet.count_answered()
+    await send(NO_CONTENT_START)
+    await send(NO_CONTENT_BODY)

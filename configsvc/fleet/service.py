@@ -30,7 +30,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from configsvc_schemas.wire import INSTANCE_SUFFIX_BYTES, Role, make_instance_id
+from configsvc_schemas.wire import (
+    FLEET_REPORTS_PATH,
+    INSTANCE_SUFFIX_BYTES,
+    Role,
+    make_instance_id,
+)
 
 from configsvc.auth import Authenticator, Principal
 from configsvc.errors import ApiError, Conflict, Forbidden, NotFound, StoreUnavailable
@@ -121,6 +126,11 @@ class FleetService:
         )
         self.answers = FleetAnswers(self.view, documents, registry)
         self._writer = RecordWriter(store, self.options.batch_delay)
+        self._results = {
+            result: metrics.fleet_reports.labels(result)
+            for result in ("unchanged", "changed", "refused")
+        }
+        self._answered = metrics.requests.labels("POST", FLEET_REPORTS_PATH, "204")
         self._pending: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._load_task: asyncio.Task[None] | None = None
@@ -192,7 +202,7 @@ class FleetService:
         if member is None or member.record.token != caller.name:
             return False
         self._heard(member.instance)
-        self.metrics.fleet_reports.labels("unchanged").inc()
+        self.count("unchanged")
         return True
 
     async def receive(self, caller: Principal, body: Any, digest: bytes) -> None:
@@ -208,15 +218,15 @@ class FleetService:
                     "instance reports with one token (a new process gets a new instance id)"
                 )
             if current is not None and current.content == report.content:
-                self.metrics.fleet_reports.labels("unchanged").inc()
+                self.count("unchanged")
                 break
             record = FleetRecord(report.instance, caller.name, report.content, utc_now())
             expected = current.revision if current is not None else 0
             revision = await self._writer.submit(RecordChange(report.instance, record, expected))
             if revision is not None:
                 self.view.put(dataclasses.replace(record, revision=revision))
-                self._count_write("record", record.stored_value())
-                self.metrics.fleet_reports.labels("changed").inc()
+                self._count_write("record", len(record.stored_value()))
+                self.count("changed")
                 break
             current = await self.store.read_record(report.instance)
         else:
@@ -236,9 +246,17 @@ class FleetService:
             if revision is not None:
                 self.view.remove(instance, revision)
                 self._pending.pop(instance, None)
-                self._count_write("delete", b"")
+                self._count_write("delete", 0)
                 return
         raise StoreUnavailable(f"the record of {instance} kept changing; try again")
+
+    def count(self, result: str) -> None:
+        """A report was taken (`unchanged`, `changed`) or `refused`."""
+        self._results[result].inc()
+
+    def count_answered(self) -> None:
+        """A report was answered 204 (the service's request counter)."""
+        self._answered.inc()
 
     def _heard(self, instance: str) -> None:
         now = self.clock_ms()
@@ -254,12 +272,12 @@ class FleetService:
         heard = Heard(self.service_id, self.clock_ms(), self._pending)
         self._pending = {}
         try:
-            await self.store.put_heard(heard)
+            size = await self.store.put_heard(heard)
         except ApiError:
             for instance, ms in heard.seen.items():  # keep it for the next attempt
                 self._pending[instance] = max(ms, self._pending.get(instance, 0))
             raise
-        self._count_write("heard", heard.stored_value())
+        self._count_write("heard", size)
 
     async def _sweep(self) -> None:
         """Delete the records of silent SDK instances, and `Heard` values of stopped
@@ -273,11 +291,11 @@ class FleetService:
                 if revision is not None:
                     log.info("fleet: %s stopped reporting; removed", member.instance)
                     self.view.remove(member.instance, revision)
-                    self._count_write("delete", b"")
+                    self._count_write("delete", 0)
         for heard in self.view.stale_heard(now, int(self.options.heard_stale * MS)):
             if await self.store.delete_heard(heard.service, heard.revision):
-                self._count_write("delete", b"")
+                self._count_write("delete", 0)
 
-    def _count_write(self, what: str, value: bytes) -> None:
+    def _count_write(self, what: str, size: int) -> None:
         self.metrics.fleet_store_writes.labels(what).inc()
-        self.metrics.fleet_store_bytes.inc(len(value))
+        self.metrics.fleet_store_bytes.inc(size)

@@ -31,6 +31,8 @@ from configsvc.store.records import dumps
 from configsvc.store.watcher import FamilyChange
 
 MS = 1000
+FAR_MS = 3600 * MS
+"""How far ahead a sweep looks when no member is due sooner."""
 
 
 def epoch_ms(stamp: str) -> int:
@@ -77,6 +79,9 @@ class FleetView:
     """Report digests found equal to a record here, and whose record."""
     trusted_from_ms: int = 0
     loaded: bool = False
+    next_due_ms: int = 0
+    """No member is due before this (a lower bound: hearing of one only moves its deadline
+    later), so most sweeps look at nothing."""
     _buffered: list[FamilyChange] | None = None
 
     # -- loading ------------------------------------------------------------------------
@@ -99,6 +104,7 @@ class FleetView:
             self.hear(heard)
         self.trusted_from_ms = now_ms
         self.loaded = True
+        self.next_due_ms = 0
         held, self._buffered = self._buffered or [], None
         for change in held:
             if change.revision > snapshot.revision:
@@ -133,6 +139,7 @@ class FleetView:
             return None
         member = self._member(record, previous)
         self.members[record.instance] = member
+        self.next_due_ms = min(self.next_due_ms, self.silent_at(member))
         if previous is not None and previous.confirmed != member.confirmed:
             self._unconfirm(previous)
         return member
@@ -216,15 +223,18 @@ class FleetView:
 
     def due(self, now_ms: int) -> list[Member]:
         """Members silent for too long: their records may be deleted."""
-        if not self.loaded:
+        if not self.loaded or now_ms <= self.next_due_ms:
             return []
-        trusted = self.trusted_from_ms
-        late = now_ms - self.grace_ms
-        return [
-            m
-            for m in self.members.values()
-            if late > max(m.seen_ms, trusted) + MISSED_REPORTS * m.interval_ms + m.jitter_ms
-        ]
+        found = []
+        upcoming = now_ms + FAR_MS
+        for member in self.members.values():
+            deadline = self.silent_at(member)
+            if now_ms > deadline:
+                found.append(member)
+            elif deadline < upcoming:
+                upcoming = deadline
+        self.next_due_ms = now_ms if found else upcoming  # until they go, look every time
+        return found
 
     def stale_heard(self, now_ms: int, stale_ms: int) -> list[Heard]:
         """`Heard` values of other service instances written more than `stale_ms` ago: their

@@ -194,11 +194,11 @@ class FleetStore:
         return revision
 
     async def put_heard(self, heard: Heard) -> int:
-        """Store what a service instance heard (replacing its previous `Heard`)."""
-        key = self._layout.fleet_heard(heard.service)
-        response = await self._kv.txn([], [put_op(key, heard.stored_value())])
-        revision: int = response.header.revision
-        return revision
+        """Store what a service instance heard (replacing its previous `Heard`); the bytes
+        written."""
+        value = heard.stored_value()
+        await self._kv.txn([], [put_op(self._layout.fleet_heard(heard.service), value)])
+        return len(value)
 
     async def delete_heard(self, service: str, expected: int | None = None) -> bool:
         """Remove a service instance's `Heard` (if still at `expected`, when given)."""

@@ -151,3 +151,18 @@ def test_queries_by_namespace_and_document() -> None:
     assert [m.instance for m in fleet.reporting("prod/keys")] == ["a"]
     assert [m.instance for m in fleet.reporting("prod/limits")] == ["a", "b"]
     assert fleet.reporting("staging/limits") == []
+
+
+def test_sweeps_look_at_nothing_before_the_earliest_deadline() -> None:
+    fleet = view()
+    fleet.put(record("slow", 2, report_interval=60.0))
+    assert fleet.due(T0_MS) == []
+    assert fleet.next_due_ms == T0_MS + 3 * 60_000 + GRACE_MS
+    fleet.put(record("fast", 3))  # a shorter interval: an earlier deadline
+    assert fleet.next_due_ms == T0_MS + 3 * INTERVAL_MS + GRACE_MS
+    late = T0_MS + 3 * INTERVAL_MS + GRACE_MS + 1
+    assert [m.instance for m in fleet.due(late)] == ["fast"]
+    assert [m.instance for m in fleet.due(late + 1)] == ["fast"]  # until it goes
+    fleet.remove("fast", 4)
+    assert fleet.due(late + 2) == []
+    assert fleet.next_due_ms == T0_MS + 3 * 60_000 + GRACE_MS
