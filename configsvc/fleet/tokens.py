@@ -1,4 +1,4 @@
-"""Token records for the report route, read from etcd at most every few seconds.
+"""Token records for the report route, read from etcd at most every `ttl` seconds.
 
 Every other route reads the token from etcd on each request. Reports arrive from the whole
 fleet (10,000 instances every 30 s are 333 a second), so this route trusts a token record

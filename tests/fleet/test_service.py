@@ -248,3 +248,20 @@ def test_real_answers_match_the_openapi_description(api: httpx.Client) -> None:
     declared = openapi["paths"]["/v1/fleet/reports"]["post"]["responses"]["422"]
     schema = {**declared["content"]["application/json"]["schema"], **openapi}
     assert jsonschema_rs.is_valid(schema, refused.json())
+
+
+def test_a_revoked_token_stops_reporting_within_moments(
+    two: tuple[RunningService, RunningService],
+) -> None:
+    a, b = two
+    with a.client() as admin:
+        token = create_token(admin, "soon-revoked", namespaces=["prod"])
+    with b.client(token) as reporter:
+        assert post(reporter, report("r-1")).status_code == 204
+        assert post(reporter, report("r-1")).status_code == 204  # held: no store read
+        with a.client() as admin:
+            assert admin.delete("/v1/tokens/soon-revoked").status_code == 200
+        revoked = time.monotonic()
+        wait_until(lambda: post(reporter, report("r-1")).status_code == 401, timeout=2)
+        assert time.monotonic() - revoked < 1
+        assert post(reporter, report("r-2")).status_code == 401
