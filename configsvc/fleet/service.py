@@ -154,10 +154,11 @@ class FleetService:
 
     async def stop(self) -> None:
         """Stop the timers; write what was heard last, and remove this instance's `Heard`."""
-        for task in [*self._tasks, *([self._load_task] if self._load_task else [])]:
+        tasks = [*self._tasks, *([self._load_task] if self._load_task else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._load_task = [], None
         with contextlib.suppress(ApiError, TimeoutError):
             async with asyncio.timeout(self.options.stop_timeout):
                 await self._writer.close()
@@ -195,7 +196,10 @@ class FleetService:
         now = time.monotonic()
         if held is not None and now - held[1] < self.options.token_ttl:
             return held[0]
+        epoch = self.tokens.epoch
         principal = await self._auth.authenticate(authorization)
+        if epoch != self.tokens.epoch:  # a token changed meanwhile: keep nothing
+            return principal
         if len(self._callers) >= MAX_CALLERS:
             self._callers.clear()
         self._callers[key] = (principal, now)

@@ -29,19 +29,23 @@ class CachedTokens:
         self._ttl = ttl
         self._clock = clock
         self._records: dict[str, tuple[TokenRecord, float]] = {}
+        self.epoch = 0
+        """Moves whenever a token changes: what was read before must not be kept."""
 
     async def get_token(self, name: str) -> TokenRecord | None:
         held = self._records.get(name)
         now = self._clock()
         if held is not None and now - held[1] < self._ttl:
             return held[0]
+        epoch = self.epoch
         record = await self._store.get_token(name)
         if record is None:
             self._records.pop(name, None)
-        else:
+        elif epoch == self.epoch:  # no token changed while it was read
             self._records[name] = (record, now)
         return record
 
     def forget(self, name: str) -> None:
         """The token `name` changed or was revoked: read it again next time."""
+        self.epoch += 1
         self._records.pop(name, None)

@@ -280,7 +280,12 @@ class FleetReporter:
                 await asyncio.sleep(options.coalesce)
             self._wake.clear()  # what happened so far goes in this report
             self._dirty = False
-            retry_soon = await self._report()
+            try:
+                retry_soon = await self._report()
+            except Exception as exc:  # a bug here must not end the reports
+                self._failed(f"internal_error: {type(exc).__name__}: {exc}")
+                log.debug("fleet report failed", exc_info=True)
+                retry_soon = False
             if retry_soon:
                 due = self._clock() + self._backoff.next_delay()
             else:
