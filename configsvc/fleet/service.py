@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import logging
 import os
 import secrets
@@ -33,6 +34,7 @@ from typing import Any
 from configsvc_schemas.wire import (
     FLEET_REPORTS_PATH,
     INSTANCE_SUFFIX_BYTES,
+    MAX_FLEET_INSTANCES,
     Role,
     make_instance_id,
 )
@@ -57,6 +59,8 @@ log = logging.getLogger("configsvc.fleet")
 DIGEST_BYTES = 16
 MAX_CALLERS = 10_000
 """Distinct tokens whose principal the report route holds (then it starts afresh)."""
+MAX_HEARD_ENTRIES = 20_000
+"""Instances named in one `Heard` write (about 600 KB, well under etcd's request limit)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class FleetOptions:
     """How long a changed record waits for others to share its transaction."""
     write_attempts: int = 8
     """Rounds a report retries when its record moved on meanwhile (then 503)."""
+    max_instances: int = MAX_FLEET_INSTANCES
+    """SDK instances the fleet may hold; a report of one more is refused (503)."""
+    max_heard_entries: int = MAX_HEARD_ENTRIES
+    """Instances named in one `Heard` write; a burst of more goes in several."""
     load_retry: float = 0.5
     """Between attempts to load the fleet when etcd does not answer."""
     stop_timeout: float = 2.0
@@ -232,6 +240,10 @@ class FleetService:
         report = parse_report(body)
         check_scope(caller, report)
         member = self.view.get(report.instance)
+        if member is None and len(self.view.members) >= self.options.max_instances:
+            raise StoreUnavailable(
+                f"the fleet holds its maximum of {self.options.max_instances:,} instances"
+            )
         current = member.record if member is not None else None
         for _attempt in range(self.options.write_attempts):
             if current is not None and current.token != caller.name:
@@ -291,8 +303,13 @@ class FleetService:
         """Write what this instance heard since its previous write (nothing: no write)."""
         if not self._pending:
             return
-        heard = Heard(self.service_id, self.clock_ms(), self._pending)
-        self._pending = {}
+        limit = self.options.max_heard_entries
+        if len(self._pending) <= limit:
+            seen, self._pending = self._pending, {}
+        else:  # a burst: the rest goes in the next writes
+            instances = list(itertools.islice(self._pending, limit))
+            seen = {instance: self._pending.pop(instance) for instance in instances}
+        heard = Heard(self.service_id, self.clock_ms(), seen)
         try:
             size = await self.store.put_heard(heard)
         except ApiError:

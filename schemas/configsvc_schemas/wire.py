@@ -206,6 +206,9 @@ MAX_REPORT_DOCUMENTS = 1000
 MAX_REPORT_NAMESPACES = 64
 MAX_REPORT_BYTES = 256 * 1024
 """A report's body (413 past it)."""
+MAX_FLEET_INSTANCES = 50_000
+"""SDK instances the fleet holds (every service instance keeps it in memory, ~5 KiB each);
+a report of one more is refused with 503."""
 MIN_REPORT_INTERVAL = 0.5
 MAX_REPORT_INTERVAL = 3600.0
 DEFAULT_REPORT_INTERVAL = 30.0

@@ -20,6 +20,7 @@ from badinput.badtools import (
 )
 from badinput.conftest import Refusals
 from configsvc_schemas.wire import (
+    MAX_FLEET_INSTANCES,
     MAX_INSTANCE_ID_LENGTH,
     MAX_LABEL_VALUE_LENGTH,
     MAX_LABELS,
@@ -108,6 +109,7 @@ def test_the_limits_table_matches_the_code() -> None:
             "422",
         ],
         "fleet reports of a token": ["403", "409"],
+        "SDK instances in the fleet": [f"{MAX_FLEET_INSTANCES:,}", "503"],
     }
     rows = limits_table()
     for key, fragments in expected.items():
