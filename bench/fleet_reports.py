@@ -45,8 +45,10 @@ import httpx
 from _procfs import CpuSample, rss_bytes
 from propagation import (
     ADMIN_TOKEN,
+    ANALYSIS_MARKER,
     HOST,
     ServerProcess,
+    existing_analysis,
     log,
     quantile,
     run_async,
@@ -471,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     path = args.results or (None if args.quick else RESULTS_PATH)
     if path is not None:
-        path.write_text(text)
+        analysis = existing_analysis(path)
+        path.write_text(f"{text}\n{ANALYSIS_MARKER}\n{analysis}\n" if analysis else text)
         log(f"wrote {path}")
     return 0
 

@@ -256,10 +256,11 @@ class FleetService:
                 break
             record = FleetRecord(report.instance, caller.name, report.content, utc_now())
             expected = current.revision if current is not None else 0
-            revision = await self._writer.submit(RecordChange(report.instance, record, expected))
+            change = RecordChange.put(record, expected)
+            revision = await self._writer.submit(change)
             if revision is not None:
                 self.view.put(dataclasses.replace(record, revision=revision))
-                self._count_write("record", len(record.stored_value()))
+                self._count_write("record", len(change.value or b""))
                 self.count("changed")
                 break
             current = await self.store.read_record(report.instance)
@@ -276,7 +277,7 @@ class FleetService:
                 raise NotFound(f"no instance {instance!r} in the fleet")
             if record.token != caller.name and caller.role is not Role.ADMIN:
                 raise Forbidden(f"instance {instance!r} is reported with another token")
-            revision = await self._writer.submit(RecordChange(instance, None, record.revision))
+            revision = await self._writer.submit(RecordChange.delete(instance, record.revision))
             if revision is not None:
                 self.view.remove(instance, revision)
                 self._pending.pop(instance, None)
@@ -324,7 +325,7 @@ class FleetService:
         now = self.clock_ms()
         due: list[Member] = self.view.due(now)
         if due:
-            changes = [RecordChange(m.instance, None, m.record.revision) for m in due]
+            changes = [RecordChange.delete(m.instance, m.record.revision) for m in due]
             results = await self.store.apply(changes)
             for member, revision in zip(due, results, strict=True):
                 if revision is not None:

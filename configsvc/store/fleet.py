@@ -96,12 +96,20 @@ class Heard:
 
 @dataclass(frozen=True, slots=True)
 class RecordChange:
-    """Write `record` (or delete the record of `instance` when `record` is None), if the key
-    is still at `expected` (its `mod_revision`; 0: absent)."""
+    """Write a record (`value`, its stored form), or delete the record of `instance` (`value`
+    None), if the key is still at `expected` (its `mod_revision`; 0: absent)."""
 
     instance: str
-    record: FleetRecord | None
+    value: bytes | None
     expected: int
+
+    @classmethod
+    def put(cls, record: FleetRecord, expected: int) -> RecordChange:
+        return cls(record.instance, record.stored_value(), expected)
+
+    @classmethod
+    def delete(cls, instance: str, expected: int) -> RecordChange:
+        return cls(instance, None, expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +173,7 @@ class FleetStore:
         groups: list[list[RecordChange]] = []
         size = 0
         for change in changes:
-            change_size = len(change.record.stored_value()) if change.record else 0
+            change_size = len(change.value or b"")
             if (
                 not groups
                 or len(groups[-1]) >= MAX_TXN_CHANGES
@@ -183,10 +191,10 @@ class FleetStore:
         for change in group:
             key = self._layout.fleet_record(change.instance)
             guards.append(mod_revision_is(key, change.expected))
-            if change.record is None:
+            if change.value is None:
                 ops.append(delete_op(key))
             else:
-                ops.append(put_op(key, change.record.stored_value()))
+                ops.append(put_op(key, change.value))
         response = await self._kv.txn(guards, ops)
         if not response.succeeded:
             return None
