@@ -76,7 +76,6 @@ IDLE = 10.0
 ETCD_COUNTERS = (
     "etcd_mvcc_put_total",
     "etcd_mvcc_delete_total",
-    "etcd_mvcc_txn_total",
     "etcd_server_proposals_committed_total",
 )
 RESULTS_PATH = Path(__file__).resolve().parent / "FLEET_RESULTS.md"
@@ -400,7 +399,6 @@ def render(args: argparse.Namespace, r: dict[str, Any], command: str, started: s
         "|---|---:|",
         f"| writes (store revisions) | **{writes:.2f}** |",
         f"| puts | {steady.per_second('etcd_mvcc_put_total'):.2f} |",
-        f"| transactions | {steady.per_second('etcd_mvcc_txn_total'):.2f} |",
         f"| raft proposals | {steady.per_second('etcd_server_proposals_committed_total'):.2f} |",
         f"| fleet bytes written | "
         f"{steady.service.get('configsvc_fleet_store_bytes_total', 0) / steady.wall:,.0f} |",
@@ -418,16 +416,26 @@ def render(args: argparse.Namespace, r: dict[str, Any], command: str, started: s
             "",
         ]
     reg, change = r["registration"], r["change"]
+
+    def phase(name: str, window: Window, sent: Sent) -> str:
+        records = window.service.get('configsvc_fleet_store_writes_total{what="record"}', 0)
+        return (
+            f"| {name} | {window.wall:.1f} | {records:,.0f} | {window.etcd['revision']:,.0f} "
+            f"| {window.etcd['etcd_server_proposals_committed_total']:,.0f} "
+            f"| {window.cpu['service']:.2f} | {dict(sent.statuses)} |"
+        )
+
     lines += [
-        "| phase | wall s | etcd writes | transactions | service CPU s | answers |",
-        "|---|---:|---:|---:|---:|---|",
-        f"| registration: {args.clients:,} first reports | {reg.wall:.1f} "
-        f"| {reg.etcd['revision']:.0f} | {reg.etcd['etcd_mvcc_txn_total']:.0f} "
-        f"| {reg.cpu['service']:.2f} | {dict(r['registration_sent'].statuses)} |",
-        f"| a change: all report v2 within {CHANGE_SPREAD:g} s (all shown on it after "
-        f"{r['change_converged']:.2f} s) | {change.wall:.1f} | {change.etcd['revision']:.0f} "
-        f"| {change.etcd['etcd_mvcc_txn_total']:.0f} | {change.cpu['service']:.2f} "
-        f"| {dict(r['change_sent'].statuses)} |",
+        "| phase | wall s | records written | etcd writes (revisions) | raft proposals "
+        "| service CPU s | answers |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        phase(f"registration: {args.clients:,} first reports", reg, r["registration_sent"]),
+        phase(
+            f"a change: all report v2 within {CHANGE_SPREAD:g} s (all shown on it after "
+            f"{r['change_converged']:.2f} s)",
+            change,
+            r["change_sent"],
+        ),
         "",
         f"Reads with {args.clients:,} instances: `GET /v1/fleet?namespace={NAMESPACE}` p50 "
         f"{ms(r['get_fleet'])} ms; `GET /v1/configs/{NAMESPACE}/{DOCUMENTS[0]}/fleet` p50 "
