@@ -77,7 +77,8 @@ FIRST_PERIOD_SPREAD = 0.5
 clients started together do not report together for ever after."""
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
-"""Besides 5xx and network errors: worth retrying soon. Other refusals wait `interval`."""
+"""Besides 5xx and network errors: worth retrying soon. Other refusals wait `interval`
+(and are only logged at debug level, like every failure: `status.report_error` says it)."""
 
 
 # ---- who this client is -------------------------------------------------------------------
@@ -228,7 +229,7 @@ class FleetReporter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._reported = False
-        self._warned: set[int] = set()
+        self._truncation_noted = False
         self.error: str | None = None
         """Why the last report failed; None once one succeeded."""
         self.sent = 0
@@ -319,10 +320,7 @@ class FleetReporter:
         if status >= httpx.codes.INTERNAL_SERVER_ERROR or status in RETRYABLE_STATUSES:
             self._endpoints.failed()
             return True
-        if status not in self._warned:  # a refusal that will not fix itself soon
-            self._warned.add(status)
-            log.warning("the service refuses fleet reports of this client: %s", self.error)
-        return False
+        return False  # a refusal (an older service, another token's id): next interval
 
     def _failed(self, error: str) -> None:
         self.error = error
@@ -361,8 +359,8 @@ class FleetReporter:
             }
             for key, rejection in sorted(self._state.rejections().items())[:MAX_REPORT_DOCUMENTS]
         }
-        if len(self._applied) > MAX_REPORT_DOCUMENTS and 0 not in self._warned:
-            self._warned.add(0)
+        if len(self._applied) > MAX_REPORT_DOCUMENTS and not self._truncation_noted:
+            self._truncation_noted = True
             log.warning("fleet reports list the first %d documents only", MAX_REPORT_DOCUMENTS)
         report: dict[str, Any] = {
             "instance": self.instance,
