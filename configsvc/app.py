@@ -8,15 +8,33 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from configsvc_schemas.wire import HEALTH_PATH, METRICS_PATH, READY_PATH, WATCH_PATH
+from configsvc_schemas.wire import (
+    FLEET_REPORTS_PATH,
+    HEALTH_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    WATCH_PATH,
+)
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from configsvc.api import admin, backup, configs, health, promote, schemas, session, tokens, whoami
+from configsvc.api import (
+    admin,
+    backup,
+    configs,
+    fleet,
+    health,
+    promote,
+    schemas,
+    session,
+    tokens,
+    whoami,
+)
 from configsvc.api.console import install_console
 from configsvc.api.deps import Services
+from configsvc.api.fleet import handle_report
 from configsvc.api.watch import handle_watch
 from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Authenticator
@@ -26,6 +44,8 @@ from configsvc.crypto.sealing import Sealer
 from configsvc.crypto.store_keys import check_store_keys
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, FanoutOptions
+from configsvc.fleet.gauges import FleetGauges
+from configsvc.fleet.service import FleetService
 from configsvc.kinds import KindRegistry
 from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.metrics import Metrics, MetricsMiddleware
@@ -35,6 +55,7 @@ from configsvc.startup import prepare_when_reachable, reseal_when_reachable
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.etcd_connection import EtcdConnection
 from configsvc.store.etcd_store import EtcdConfigStore
+from configsvc.store.fleet import FleetStore
 from configsvc.store.keys import SESSION_FAMILY, TOKEN_FAMILY, KeyLayout
 from configsvc.store.kinds import KindStore
 from configsvc.store.migrate import migrate
@@ -52,23 +73,27 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 
 
 class ConfigsvcApp(FastAPI):
-    """FastAPI, with `GET /v1/watch` taken before the middleware stack.
+    """FastAPI, with `GET /v1/watch` and `POST /v1/fleet/reports` taken before the middleware
+    stack.
 
     Watch streams are long-lived and carry the hot path of pushes; they are served by a lean
-    ASGI handler that writes to the connection directly (see `configsvc.api.watch`).
+    ASGI handler that writes to the connection directly (see `configsvc.api.watch`). Fleet
+    reports arrive from every SDK instance every interval; they are served lean too (see
+    `configsvc.api.fleet`).
     """
 
     fanout: Fanout | None = None
+    fleet: FleetService | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == WATCH_PATH
-            and scope["method"] == "GET"
-            and self.fanout is not None
-        ):
-            await handle_watch(scope, receive, send, self.state.services, self.fanout)
-            return
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            if path == WATCH_PATH and method == "GET" and self.fanout is not None:
+                await handle_watch(scope, receive, send, self.state.services, self.fanout)
+                return
+            if path == FLEET_REPORTS_PATH and method == "POST" and self.fleet is not None:
+                await handle_report(scope, receive, send, self.state.services, self.fleet)
+                return
         await super().__call__(scope, receive, send)
 
     def close_streams(self) -> None:
@@ -150,19 +175,28 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         follow_revocations(watcher, fanout)
         watcher.on(SESSION_FAMILY, sessions.on_session_change)
         migration = await start_migration(store, settings.store_timeout)
+        fleet_service = FleetService(FleetStore(kv, layout), store, registry, admin_token, metrics)
+        fleet_service.follow(watcher)
+        gauges = FleetGauges(fleet_service.view)
+        metrics.registry.register(gauges)
         fanout.start()
+        fleet_service.start()
         watcher.start()
         space.start()
         bounds.start()
         app.fanout = fanout
+        app.fleet = fleet_service
         try:
             yield
         finally:
             app.fanout = None
+            app.fleet = None
             migration.cancel()
             await space.stop()
             await bounds.stop()
             await fanout.stop()
+            await fleet_service.stop()
+            metrics.registry.unregister(gauges)
             await watcher.stop()
             await store.close()
 
@@ -189,6 +223,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.include_router(backup.router)
     app.include_router(session.router)
     install_console(app)
+    app.include_router(fleet.router)
     _document_watch_route(app)
     _declare_bearer_auth(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -15,12 +15,12 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from configsvc_schemas.wire import ADMIN_NAME, NAMESPACE_PATTERN_RULE, Role, is_valid_name
 
 from configsvc.auth_throttle import AuthThrottle
 from configsvc.errors import Forbidden, Unauthorized
-from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.records import TokenRecord
 
 TOKEN_PREFIX = "cst"  # noqa: S105 - a label, not a secret
@@ -105,11 +105,17 @@ def validate_patterns(patterns: list[str]) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+class TokenLookup(Protocol):
+    """Where token records come from: the store (every request), or a cache of it."""
+
+    async def get_token(self, name: str) -> TokenRecord | None: ...
+
+
 class Authenticator:
     """Turns a bearer token into a `Principal`, or refuses it with 401."""
 
     def __init__(
-        self, store: EtcdConfigStore, admin_token: str, throttle: AuthThrottle | None = None
+        self, store: TokenLookup, admin_token: str, throttle: AuthThrottle | None = None
     ) -> None:
         self._store = store
         self._admin_hash = hash_secret(admin_token).encode()

@@ -71,6 +71,27 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.fleet_reports = Counter(
+            "configsvc_fleet_reports",
+            "Fleet reports received by this instance, by result: unchanged (nothing to "
+            "write), changed (the instance's record was written), refused (an error answer)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.fleet_store_writes = Counter(
+            "configsvc_fleet_store_writes",
+            "Fleet keys this instance wrote to etcd, by what: record (a report changed "
+            "something), delete (a goodbye, or an instance silent for 3 intervals), heard "
+            "(the instances that reported here lately, at most every publish period)",
+            ["what"],
+            registry=self.registry,
+        )
+        self.fleet_store_bytes = Counter(
+            "configsvc_fleet_store_bytes",
+            "Bytes of fleet keys this instance wrote to etcd",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

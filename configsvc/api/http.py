@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from configsvc_schemas.wire import NAME_RULE, is_valid_name
@@ -123,6 +123,14 @@ def check_name(value: str, what: str) -> str:
 
 async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     """The request body parsed as JSON; 413 past `limit` bytes, 400 if not JSON."""
+    raw = await read_body(request, limit)
+    check_json_media(request.headers)
+    return parse_json(raw)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body as it came; 413 past `limit` bytes (a larger `Content-Length` is
+    refused before anything is read)."""
     declared = request.headers.get("content-length")
     if declared is not None and _is_digits(declared) and int(declared[:20]) > limit:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
@@ -133,16 +141,26 @@ async def read_json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
         if size > limit:
             raise PayloadTooLarge(f"body is over the {limit}-byte limit")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    content_type = request.headers.get("content-type", "application/json")
+    return b"".join(chunks)
+
+
+def check_json_media(headers: Mapping[str, str]) -> None:
+    """400 unless the body is sent as JSON (`application/json`, `application/*+json`, or no
+    type) with no content encoding."""
+    content_type = headers.get("content-type", "application/json")
     content_type = content_type.split(";")[0].strip().lower()  # media types ignore case
     if content_type != "application/json" and not (
         content_type.startswith("application/") and content_type.endswith("+json")
     ):
         raise BadRequest(f"unsupported content type {content_type[:100]!r}: send application/json")
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding != "identity":
         raise BadRequest(f"unsupported content encoding {encoding[:100]!r}: send the JSON as is")
+
+
+def parse_json(raw: bytes) -> Any:
+    """`raw` parsed as strict JSON (UTF-8, finite numbers, bounded nesting, no lone
+    surrogates); 400 otherwise."""
     if not raw:
         raise BadRequest("the body is empty: send a JSON object")
     try:

@@ -14,6 +14,7 @@ from configsvc.cli._cmd_backup import backup, etcd_snapshot, restore
 from configsvc.cli._cmd_diff import diff
 from configsvc.cli._cmd_docs import delete, get, history, list_
 from configsvc.cli._cmd_export import export
+from configsvc.cli._cmd_fleet import fleet, status
 from configsvc.cli._cmd_promote import promote
 from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_serve import serve
@@ -52,6 +53,8 @@ def build_app() -> typer.Typer:
     app.command()(export)
     app.command()(watch)
     app.add_typer(_cmd_schemas.app, name="schemas")
+    app.command()(fleet)
+    app.command()(status)
     app.add_typer(_cmd_tokens.app, name="tokens")
     app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)

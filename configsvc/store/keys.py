@@ -31,7 +31,15 @@
     {prefix}sess/{id_sha256}      a console session: the token's name and hash, its expiry; the
                                   key is the sha256 of the session id (the id itself, the
                                   cookie's value, is never stored)
+    {prefix}flt/i/{instance}      the fleet record of one SDK instance: what it applied and
+                                  rejected, as of its last report that changed anything
+    {prefix}flt/s/{service}       what one service instance has heard from the fleet lately:
+                                  the instances that reported to it since its previous write
+                                  (rewritten at most every fraction of a second, only when
+                                  something was heard), so every instance knows every
+                                  instance's last report without a write per report
 
+Instance ids match `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` and service ids are made the same way.
 Names and namespaces match `[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?`, kinds
 `[A-Z][A-Za-z0-9]{0,63}`, so they hold no `/`.
 """
@@ -47,7 +55,11 @@ SPEC_FAMILY = "hspec"
 TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
 KIND_FAMILY = "kind"
 SESSION_FAMILY = "sess"
+FLEET_FAMILY = "flt"
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
+FLEET_RECORD = "i"
+FLEET_HEARD = "s"
+"""The two kinds of fleet keys: an SDK instance's record, a service instance's hearing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +163,30 @@ class KeyLayout:
 
     def sessions_root(self) -> bytes:
         return f"{self.prefix}{SESSION_FAMILY}/".encode()
+
+    def fleet_root(self) -> bytes:
+        """The range prefix of every fleet key (records and what services heard)."""
+        return f"{self.prefix}{FLEET_FAMILY}/".encode()
+
+    def fleet_record(self, instance: str) -> bytes:
+        return f"{self.prefix}{FLEET_FAMILY}/{FLEET_RECORD}/{instance}".encode()
+
+    def fleet_heard(self, service: str) -> bytes:
+        return f"{self.prefix}{FLEET_FAMILY}/{FLEET_HEARD}/{service}".encode()
+
+    @staticmethod
+    def split_fleet(rest: str) -> tuple[str, str] | None:
+        """`(FLEET_RECORD or FLEET_HEARD, id)` of a fleet-family key without its
+        `{prefix}flt/`; None for any other key."""
+        part, sep, ident = rest.partition("/")
+        return (part, ident) if sep and ident and part in (FLEET_RECORD, FLEET_HEARD) else None
+
+    def parse_fleet(self, key: bytes) -> tuple[str, str] | None:
+        """`(FLEET_RECORD or FLEET_HEARD, id)` of a full fleet key; None for any other key."""
+        root = self.fleet_root()
+        if not key.startswith(root):
+            return None
+        return self.split_fleet(key[len(root) :].decode())
 
     @staticmethod
     def split_doc(rest: str) -> tuple[str, str] | None:

@@ -7,6 +7,7 @@ file and the default data dir, and the JSON error shape. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -172,3 +173,103 @@ def error_message(body: Any) -> str | None:
     except (KeyError, TypeError):
         return None
     return str(message) if message else None
+
+
+# ---- the fleet: which SDK instance applied what ------------------------------------------
+
+FLEET_PATH = f"{API_PREFIX}/fleet"
+FLEET_REPORTS_PATH = f"{FLEET_PATH}/reports"
+FLEET_SUFFIX = "fleet"
+"""`GET /v1/configs/{ns}/{name}/fleet`: the fleet of one document."""
+
+
+def fleet_report_path(instance: str) -> str:
+    """`DELETE` it to say goodbye."""
+    return f"{FLEET_REPORTS_PATH}/{instance}"
+
+
+def document_fleet_path(ns: str, name: str) -> str:
+    return f"{document_path(ns, name)}/{FLEET_SUFFIX}"
+
+
+INSTANCE_HEADER = "X-Configsvc-Instance"
+"""Sent by the SDK on its watch request and polls: its instance id."""
+LABELS_HEADER = "X-Configsvc-Labels"
+"""Sent by the SDK on its watch request and polls: its labels as a compact JSON object."""
+
+MAX_INSTANCE_ID_LENGTH = 128
+INSTANCE_ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_INSTANCE_ID_LENGTH - 1}}}")
+INSTANCE_ID_RULE = (
+    "1-128 characters of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+)
+APP_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+APP_RULE = "1-63 characters of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+LABEL_KEY_PATTERN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
+LABEL_KEY_RULE = (
+    "1-63 characters of A-Z, a-z, 0-9, '.', '_', '/', '-', starting and ending with a letter "
+    "or digit"
+)
+PRINTABLE_PATTERN = re.compile(r"[^\x00-\x1f\x7f]*")
+"""Text of a report (label values, host, sdk, errors): no control characters."""
+MAX_LABELS = 32
+MAX_LABEL_VALUE_LENGTH = 128
+MAX_REPORT_TEXT_LENGTH = 255
+"""Of `host` and `sdk`."""
+MAX_REPORT_ERROR_LENGTH = 1000
+"""Of a rejection's `error`; the SDK shortens longer ones."""
+MAX_REPORT_DOCUMENTS = 1000
+"""Entries of `documents`, and of `rejected`, in one report; the SDK reports the first ones
+(by key) of a client that holds more."""
+MAX_REPORT_NAMESPACES = 64
+MAX_REPORT_BYTES = 256 * 1024
+"""A report's body (413 past it)."""
+MAX_FLEET_INSTANCES = 50_000
+"""SDK instances the fleet holds (every service instance keeps it in memory, ~5 KiB each);
+a report of one more is refused with 503."""
+MIN_REPORT_INTERVAL = 0.5
+MAX_REPORT_INTERVAL = 3600.0
+DEFAULT_REPORT_INTERVAL = 30.0
+MISSED_REPORTS = 3
+"""An instance that has not reported for this many of its intervals has left the fleet."""
+REPORT_MODES = ("streaming", "polling", "cached", "connecting")
+"""What a reporting SDK instance may say it is doing (the SDK's `Mode`, less `stopped`)."""
+
+
+def is_valid_instance_id(value: str) -> bool:
+    return INSTANCE_ID_PATTERN.fullmatch(value) is not None
+
+
+def label_problems(labels: Mapping[str, Any]) -> list[str]:
+    """What is wrong with `labels` (empty when they are fine): count, keys and values."""
+    problems: list[str] = []
+    if len(labels) > MAX_LABELS:
+        problems.append(f"at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not isinstance(key, str) or LABEL_KEY_PATTERN.fullmatch(key) is None:
+            problems.append(f"label {str(key)[:64]!r}: keys are {LABEL_KEY_RULE}")
+        elif not isinstance(value, str):
+            problems.append(f"label {key!r}: values are strings")
+        elif len(value) > MAX_LABEL_VALUE_LENGTH or not PRINTABLE_PATTERN.fullmatch(value):
+            problems.append(
+                f"label {key!r}: values are at most {MAX_LABEL_VALUE_LENGTH} characters, "
+                "with no control characters"
+            )
+    return problems
+
+
+def labels_header(labels: Mapping[str, str]) -> str:
+    """The value of `X-Configsvc-Labels`: compact JSON, ASCII only (safe in a header)."""
+    return json.dumps(dict(labels), separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
+INSTANCE_SUFFIX_BYTES = 4
+"""Random bytes (8 hex digits) at the end of a default instance id."""
+_HOST_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+
+
+def make_instance_id(host: str, pid: int, suffix: str) -> str:
+    """`<host>-<pid>-<suffix>`, the default id of an SDK (or service) instance: the host name
+    with other characters than letters, digits, '.' and '-' replaced, shortened to fit."""
+    tail = f"-{pid}-{suffix}"
+    safe = _HOST_UNSAFE.sub("-", host)[: MAX_INSTANCE_ID_LENGTH - len(tail)].strip(".-")
+    return (safe or "host") + tail

@@ -14,6 +14,8 @@ from tests.api.helpers import model_spec, rate_spec
 
 UNDESCRIBED = {("get", "/v1/watch")}
 """A stream: described as text/event-stream (its events are in docs/api.md)."""
+NO_CONTENT = "204"
+"""An answer without a body (fleet reports and goodbyes)."""
 
 
 @pytest.fixture
@@ -46,8 +48,9 @@ def test_every_operation_declares_its_answers_and_errors(openapi: dict[str, Any]
             ok = [code for code in responses if code.startswith("2")]
             assert ok, f"{method} {path}: no success answer"
             for code in ok:
-                if code == "204":
-                    continue  # No Content
+                if code == NO_CONTENT:
+                    assert "content" not in responses[code], f"{method} {path}: 204 with a body"
+                    continue
                 content = responses[code].get("content", {})
                 schema = next(iter(content.values()), {}).get("schema")
                 assert schema, f"{method} {path} {code}: no schema"

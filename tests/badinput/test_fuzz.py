@@ -11,6 +11,13 @@ schema-violating requests, by three callers:
 
 For every caller: no 5xx, and every refusal is in the contract's error shape.
 
+The fleet's writing routes (`POST /v1/fleet/reports`, `DELETE /v1/fleet/reports/{instance}`)
+are fuzzed on their own (`test_fuzz_the_fleet_routes`): any token may report, and what a
+service instance heard is written in the background, so there the check is on the stored
+keys: a refusal changes none, a report or goodbye changes fleet records only, a read
+changes nothing, and no answer to a caller without `secrets` holds the seeded secret
+(which a seeded rejection's error quotes).
+
 The copy of the schema the fuzzer works from is enriched so that requests get past the
 first checks: names follow the name rule (or are the seeded ones), ETag headers look like
 ETags, and a PUT body is one of the kinds with its real JSON Schema (GET /v1/schemas).
@@ -80,6 +87,12 @@ SEEDED_NAMESPACES = ["prod", "staging"]
 SEEDED_NAMES = ["chat-models", "limits", "keys", "roles"]
 READER_NAME = "fuzz-reader-q7"
 EXCLUDED_PATHS = ("/v1/watch",)
+FLEET_WRITES = ("/v1/fleet/reports", "/v1/fleet/reports/{instance}")
+"""Fuzzed apart: see `test_fuzz_the_fleet_routes`."""
+SEEDED_INSTANCES = ["seed-admin-1", "seed-reader-1"]
+INSTANCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+FLEET_RECORDS = "/configsvc/flt/i/"
+FLEET_HEARD = "/configsvc/flt/s/"
 
 
 # ---- the schema the fuzzer works from ----------------------------------------------------
@@ -120,6 +133,13 @@ def fuzz_schema(service: RunningService) -> dict[str, Any]:
                 if parameter["in"] == "header" and parameter["name"] == "if-none-match":
                     star = {"type": "string", "enum": ["*"]}
                     parameter["schema"] = star if method == "put" else {"anyOf": [etag, star]}
+                if parameter["in"] == "path" and parameter["name"] == "instance":
+                    parameter["schema"] = {
+                        "anyOf": [
+                            {"type": "string", "enum": SEEDED_INSTANCES},
+                            {"type": "string", "pattern": INSTANCE_PATTERN},
+                        ]
+                    }
                 if parameter["in"] == "path" and parameter["name"] in ("ns", "name", "kind"):
                     seeded = {
                         "ns": SEEDED_NAMESPACES,
@@ -144,6 +164,8 @@ def fuzz_schema(service: RunningService) -> dict[str, Any]:
                     {"type": "string", "pattern": r"^[a-z0-9._*-]{1,63}$"},
                 ]
             }
+        if path == "/v1/fleet/reports" and post is not None:
+            _enrich_report(post["requestBody"]["content"]["application/json"]["schema"])
         put = operations.get("put")
         if path == "/v1/configs/{ns}/{name}" and put is not None:
             # One variant per kind, with its real schema. (The generic body the service
@@ -172,14 +194,34 @@ def fuzz_schema(service: RunningService) -> dict[str, Any]:
     return raw
 
 
-def operations(raw: dict[str, Any]) -> list[Any]:
+def _enrich_report(schema: dict[str, Any]) -> None:
+    """Reports that name the seeded namespaces, documents and instances (or any valid one)."""
+    properties = schema["properties"]
+    properties["namespaces"]["items"] = {
+        "anyOf": [
+            {"type": "string", "enum": SEEDED_NAMESPACES},
+            {"type": "string", "pattern": NAME_PATTERN},
+        ]
+    }
+    keys = [f"{ns}/{name}" for ns in SEEDED_NAMESPACES for name in SEEDED_NAMES]
+    for section in ("documents", "rejected"):
+        properties[section]["propertyNames"] = {"type": "string", "enum": keys}
+    properties["instance"] = {
+        "anyOf": [{"type": "string", "enum": SEEDED_INSTANCES}, properties["instance"]]
+    }
+    # records outlive the run: none is removed as silent in the background while checked
+    properties["report_interval"] = {"type": "number", "minimum": 1000, "maximum": 3600}
+
+
+def operations(raw: dict[str, Any], only: tuple[str, ...] | None = None) -> list[Any]:
+    """The operations to fuzz: `only` those paths, or every one but the excluded ones."""
     schema = schemathesis.openapi.from_dict(raw)
-    found = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if operation.path not in EXCLUDED_PATHS:
-            found.append(operation)
-    return found
+    wanted = (lambda path: path in only) if only is not None else _fuzzed_with_the_rest
+    return [result.ok() for result in schema.get_all_operations() if wanted(result.ok().path)]
+
+
+def _fuzzed_with_the_rest(path: str) -> bool:
+    return path not in EXCLUDED_PATHS and path not in FLEET_WRITES
 
 
 # ---- running the fuzzer ------------------------------------------------------------------
@@ -319,6 +361,107 @@ def test_fuzz_the_rest_api(service: RunningService, seeded: tuple[StoreProbe, st
     assert summary["requests"]["admin"] >= 16 * 20
 
 
+# ---- the fleet's writing routes ----------------------------------------------------------
+
+
+def fleet_changes(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """Keys that changed, less what service instances heard (written in the background)."""
+    keys = set(before) | set(after)
+    return {k for k in keys if before.get(k) != after.get(k) and not k.startswith(FLEET_HEARD)}
+
+
+@dataclass
+class FleetFuzzRun(FuzzRun):
+    """Checks on the stored keys: refusals and reads change none, reports and goodbyes change
+    fleet records only."""
+
+    def check(self, case: Any, session: requests.Session) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        before = self.probe.state()
+        response = case.call(
+            base_url=self.service.url, session=session, headers=headers, timeout=15
+        )
+        changed = fleet_changes(before, self.probe.state())
+        label = f"{case.method} {case.operation.path}"
+        self.counts[label] += 1
+        self.statuses[response.status_code] += 1
+        where = f"{label}: {case.as_curl_command(headers=headers)}"
+        status = response.status_code
+        assert status < 500, f"{status} {response.text[:300]}\n{where}"
+        if status >= 400 or case.method == "GET" or self.frozen:
+            if status >= 400:
+                assert_error_shape(_as_httpx(response))
+            assert not changed, f"{status}: changed {sorted(changed)}\n{where}"
+        assert all(key.startswith(FLEET_RECORDS) for key in changed), (sorted(changed), where)
+        if not self.secrets_visible:
+            assert MARKER not in response.text, f"a secret in the answer\n{where}"
+
+
+@pytest.fixture
+def fleet_seeded(service: RunningService, seeded: tuple[StoreProbe, str]) -> tuple[StoreProbe, str]:
+    """`seeded`, and two fleet records: the admin's (its rejection quotes the secret) and
+    the reader's."""
+    probe, reader = seeded
+    refusal = {"version": 1, "revision": 1, "error": f"no: {MARKER}-local"}
+    for instance, token in zip(SEEDED_INSTANCES, (service.admin_token, reader), strict=True):
+        body = {
+            "instance": instance,
+            "mode": "streaming",
+            "namespaces": SEEDED_NAMESPACES,
+            "documents": {"prod/limits": {"version": 2, "revision": 3, "applied_at": MOMENT}},
+            "rejected": {"prod/chat-models": refusal},
+            "report_interval": 3600,
+        }
+        with service.client(token) as client:
+            answer = client.post("/v1/fleet/reports", json=body)
+            assert answer.status_code == 204, answer.text
+    return probe, reader
+
+
+MOMENT = "2026-11-22T01:02:03.456Z"
+
+
+def fuzz_the_fleet(
+    service: RunningService, probe: StoreProbe, reader: str, examples: int
+) -> dict[str, Any]:
+    ops = operations(fuzz_schema(service), only=FLEET_WRITES)
+    assert len(ops) == len(FLEET_WRITES), [op.path for op in ops]
+    runs = {
+        "anonymous": FleetFuzzRun(service, probe, None, frozen=True, secrets_visible=False),
+        "reader": FleetFuzzRun(service, probe, reader, frozen=False, secrets_visible=False),
+        "admin": FleetFuzzRun(
+            service, probe, service.admin_token, frozen=False, secrets_visible=True
+        ),
+    }
+    for who, run in runs.items():
+        for operation in ops:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                run.run(operation, mode, examples if who != "anonymous" else max(3, examples // 4))
+        if who == "reader":  # the reader sees the fleet, never the seeded secret
+            with service.client(reader) as client:
+                listing = client.get("/v1/fleet", params={"namespace": "prod"})
+                assert listing.status_code == 200 and MARKER not in listing.text
+    summary = {
+        "requests": {who: sum(run.counts.values()) for who, run in runs.items()},
+        "statuses": {who: dict(sorted(run.statuses.items())) for who, run in runs.items()},
+    }
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def test_fuzz_the_fleet_routes(
+    service: RunningService, fleet_seeded: tuple[StoreProbe, str]
+) -> None:
+    probe, reader = fleet_seeded
+    summary = fuzz_the_fleet(service, probe, reader, examples=20)
+    assert summary["requests"]["admin"] >= len(FLEET_WRITES) * 20
+    for who in ("reader", "admin"):  # reports got through, and got refused
+        statuses = summary["statuses"][who]
+        assert 204 in statuses and any(400 <= status < 500 for status in statuses), who
+    statuses = fuzz_raw_bodies(service, probe, examples=60, targets=FLEET_RAW_TARGETS)
+    assert sum(statuses.values()) == 60
+
+
 # ---- raw bodies: valid documents with one value replaced by a nasty JSON fragment -------
 
 PLACEHOLDER = "\x00PLACEHOLDER\x00"
@@ -374,9 +517,29 @@ RAW_TARGETS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+FLEET_RAW_TARGETS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "POST",
+        "/v1/fleet/reports",
+        {
+            "instance": "raw-fuzz-1",
+            "app": "gateway",
+            "labels": {"region": "eu"},
+            "mode": "polling",
+            "namespaces": ["prod"],
+            "documents": {"prod/limits": {"version": 2, "revision": 3, "applied_at": MOMENT}},
+            "rejected": {"prod/keys": {"version": 1, "revision": 2, "error": "e"}},
+            "report_interval": 30,
+        },
+    )
+]
+
+
 @st.composite
-def raw_bodies(draw: Any) -> tuple[str, str, bytes, str]:
-    method, path, body = draw(st.sampled_from(RAW_TARGETS))
+def raw_bodies(
+    draw: Any, targets: list[tuple[str, str, dict[str, Any]]]
+) -> tuple[str, str, bytes, str]:
+    method, path, body = draw(st.sampled_from(targets))
     where = draw(st.sampled_from(_paths(body)))
     text = json.dumps(_replace(body, where, PLACEHOLDER)).replace(
         json.dumps(PLACEHOLDER), draw(FRAGMENTS)
@@ -388,11 +551,17 @@ def raw_bodies(draw: Any) -> tuple[str, str, bytes, str]:
     return method, path, text.encode(encoding, "surrogatepass"), content_type
 
 
-def fuzz_raw_bodies(service: RunningService, probe: StoreProbe, examples: int) -> Counter[int]:
+def fuzz_raw_bodies(
+    service: RunningService,
+    probe: StoreProbe,
+    examples: int,
+    targets: list[tuple[str, str, dict[str, Any]]] = RAW_TARGETS,
+) -> Counter[int]:
     statuses: Counter[int] = Counter()
+    fleet = targets is FLEET_RAW_TARGETS
     with service.client() as api:
 
-        @given(request=raw_bodies())
+        @given(request=raw_bodies(targets))
         @settings(
             max_examples=examples,
             deadline=None,
@@ -402,7 +571,7 @@ def fuzz_raw_bodies(service: RunningService, probe: StoreProbe, examples: int) -
         )
         def fuzz(request: tuple[str, str, bytes, str]) -> None:
             method, path, content, content_type = request
-            before = probe.revision()
+            before = probe.state() if fleet else probe.revision()
             response = api.request(
                 method, path, content=content, headers={"Content-Type": content_type}
             )
@@ -411,7 +580,10 @@ def fuzz_raw_bodies(service: RunningService, probe: StoreProbe, examples: int) -
             assert response.status_code < 500, (response.status_code, response.text[:200], what)
             if response.status_code >= 400:
                 assert_error_shape(response)
-                assert probe.revision() == before, what
+                if isinstance(before, dict):
+                    assert not fleet_changes(before, probe.state()), what
+                else:
+                    assert probe.revision() == before, what
                 assert MARKER not in response.text, what
             # Whatever was stored can be read back: listing and snapshot stay readable.
             assert api.get("/v1/configs/prod").status_code == 200, what
@@ -435,3 +607,13 @@ def test_fuzz_the_rest_api_longer(service: RunningService, seeded: tuple[StorePr
     probe, reader = seeded
     fuzz_everything(service, probe, reader, examples=300)
     fuzz_raw_bodies(service, probe, examples=3_000)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_fuzz_the_fleet_routes_longer(
+    service: RunningService, fleet_seeded: tuple[StoreProbe, str]
+) -> None:
+    probe, reader = fleet_seeded
+    fuzz_the_fleet(service, probe, reader, examples=300)
+    fuzz_raw_bodies(service, probe, examples=1_000, targets=FLEET_RAW_TARGETS)

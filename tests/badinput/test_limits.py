@@ -18,6 +18,18 @@ from badinput.badtools import (
     rate_spec,
 )
 from badinput.conftest import Refusals
+from configsvc_schemas.wire import (
+    MAX_FLEET_INSTANCES,
+    MAX_INSTANCE_ID_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    MAX_REPORT_BYTES,
+    MAX_REPORT_DOCUMENTS,
+    MAX_REPORT_ERROR_LENGTH,
+    MAX_REPORT_INTERVAL,
+    MAX_REPORT_NAMESPACES,
+    MIN_REPORT_INTERVAL,
+)
 from support import RunningService, SseReader
 
 from configsvc.api.configs import MAX_MESSAGE_LENGTH
@@ -83,6 +95,19 @@ def test_the_limits_table_matches_the_code() -> None:
         ],
         "store call deadline": [f"{DEFAULT_STORE_TIMEOUT_SECONDS:g} s", "503"],
         "concurrent writers": [f"{MAX_WRITE_ATTEMPTS} times", "503"],
+        "fleet report body": [f"{MAX_REPORT_BYTES // 1024} KiB", "413"],
+        "fleet report contents": [
+            f"{MAX_REPORT_DOCUMENTS:,} documents",
+            f"{MAX_REPORT_NAMESPACES} namespaces",
+            f"{MAX_LABELS} labels",
+            f"{MAX_LABEL_VALUE_LENGTH} characters",
+            f"{MAX_REPORT_ERROR_LENGTH:,} characters",
+            f"1-{MAX_INSTANCE_ID_LENGTH} characters",
+            f"{MIN_REPORT_INTERVAL:g}-{MAX_REPORT_INTERVAL:,.0f} s",
+            "422",
+        ],
+        "fleet reports of a token": ["403", "409"],
+        "SDK instances in the fleet": [f"{MAX_FLEET_INSTANCES:,}", "503"],
     }
     rows = limits_table()
     for key, fragments in expected.items():

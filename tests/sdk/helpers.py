@@ -77,8 +77,8 @@ class ChaosProxy:
 
     It can refuse new watch requests or other requests (answering 503), cut every open
     connection, and stall the watch streams open now (they stay open but nothing more
-    reaches the client). It counts requests (refused ones too) and records each watch
-    request's `Last-Event-ID`.
+    reaches the client). It counts requests (refused ones too; fleet reports and goodbyes
+    apart from the others) and records each watch request's `Last-Event-ID` and headers.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -87,7 +87,9 @@ class ChaosProxy:
         self.refuse_other = False
         self.watch_requests = 0
         self.other_requests = 0
+        self.fleet_requests = 0
         self.resume_ids: list[str | None] = []
+        self.watch_headers: list[dict[str, str]] = []
         self._stalled: set[int] = set()
         self._watch_conns: set[int] = set()
         self._writers: dict[int, asyncio.StreamWriter] = {}
@@ -156,6 +158,9 @@ class ChaosProxy:
                     if is_watch:
                         self.watch_requests += 1
                         self.resume_ids.append(_header(data, b"last-event-id"))
+                        self.watch_headers.append(_headers(data))
+                    elif b" /v1/fleet/reports" in data.split(b"\r\n", 1)[0]:
+                        self.fleet_requests += 1
                     else:
                         self.other_requests += 1
                     if self.refuse_watch if is_watch else self.refuse_other:
@@ -195,11 +200,16 @@ class ChaosProxy:
 
 
 def _header(request: bytes, name: bytes) -> str | None:
-    for line in request.split(b"\r\n")[1:]:
+    return _headers(request).get(name.decode())
+
+
+def _headers(request: bytes) -> dict[str, str]:
+    """The request's headers, names in lower case."""
+    found = {}
+    for line in request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
         key, _, value = line.partition(b":")
-        if key.strip().lower() == name:
-            return value.strip().decode()
-    return None
+        found[key.strip().lower().decode()] = value.strip().decode()
+    return found
 
 
 SERVE = """

@@ -14,7 +14,7 @@ models.value                     # always the latest good value
 from configsvc_client._binding import Binding
 from configsvc_client._client import ConfigClient
 from configsvc_client._errors import ConfigError, ConfigUnavailable
-from configsvc_client._options import ClientOptions
+from configsvc_client._options import ClientOptions, ReportOptions
 from configsvc_client._status import ClientStatus, Mode
 from configsvc_client._types import (
     Change,
@@ -37,6 +37,7 @@ __all__ = [
     "ConfigUnavailable",
     "Document",
     "Mode",
+    "ReportOptions",
     "Revision",
     "Snapshot",
     "SourceErrorInfo",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, overload
@@ -18,6 +19,7 @@ from configsvc_schemas.wire import NAME_RULE, is_valid_name
 from configsvc_client._binding import Binding, M, SpecMapping
 from configsvc_client._cache import SnapshotCache
 from configsvc_client._coordinator import Coordinator
+from configsvc_client._fleet import FleetReporter, IdentityRule
 from configsvc_client._http import acquire_http, release_http, ssl_context
 from configsvc_client._options import (
     DEFAULT_TLS,
@@ -55,6 +57,7 @@ class _Run:
     http: httpx.AsyncClient | None = None
     shared_http: bool = False
     coordinator: Coordinator | None = field(default=None)
+    reporter: FleetReporter | None = None
 
 
 class ConfigClient:
@@ -73,7 +76,16 @@ class ConfigClient:
     For an `https://` service, `ca` (default `$CONFIGSVC_CA`) is a PEM file of the CAs to
     trust instead of the default bundle; `verify` is False to check nothing (tests only),
     or an `ssl.SSLContext` to use as it is (e.g. with a client certificate loaded).
+    The client reports to the fleet view (`configsvc fleet NS`) which versions it applied
+    and which its models rejected, within a second of each change and every
+    `report_interval` seconds (default 30; `options.reports` has the rest), as `app` with
+    `labels`, under `instance_id` (default `<host>-<pid>-<random hex>`; a forked child gets
+    its own). Reports never hold up configuration; `stop()` says goodbye.
     """
+
+    _identity: IdentityRule | None
+    _urls: tuple[str, ...]
+    _token: str | None
 
     def __init__(
         self,
@@ -83,6 +95,10 @@ class ConfigClient:
         namespaces: str | Sequence[str],
         cache_dir: str | os.PathLike[str] | None = None,
         poll_interval: float | None = None,
+        app: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        instance_id: str | None = None,
+        report_interval: float | None = None,
         options: ClientOptions | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ca: str | os.PathLike[str] | None = None,
@@ -97,17 +113,21 @@ class ConfigClient:
         options = options or ClientOptions()
         if poll_interval is not None:
             options = options.replace(poll_interval=poll_interval)
+        if report_interval is not None:
+            options = options.replace(reports=options.reports.replace(interval=report_interval))
         names = _namespaces([namespaces] if isinstance(namespaces, str) else namespaces)
         urls = resolve_urls(url)
         resolved_token = resolve_token(token)
+        identity = IdentityRule(app, labels, instance_id) if options.reports.enabled else None
 
         assert names is not None
 
         def sources(http: httpx.AsyncClient | None) -> tuple[Synchronizer, Synchronizer | None]:
             assert http is not None
+            named = identity.current().headers() if identity is not None else {}
             return (
-                StreamingSource(http, urls, names, resolved_token, options),
-                PollingSource(http, urls, names, resolved_token, options),
+                StreamingSource(http, urls, names, resolved_token, options, identity=named),
+                PollingSource(http, urls, names, resolved_token, options, identity=named),
             )
 
         self._setup(
@@ -120,6 +140,9 @@ class ConfigClient:
             cache_token=resolved_token,
         )
         self._tls = tls
+        self._identity = identity
+        self._urls = urls
+        self._token = resolved_token
         self._description = f"{', '.join(urls)} {list(names)}"
 
     @classmethod
@@ -190,6 +213,9 @@ class ConfigClient:
         self._restarting = False
         self._lifecycle = threading.Lock()
         self._description = ""
+        self._identity = None
+        self._urls = ()
+        self._token = None
 
     # -- reading ----------------------------------------------------------------------
 
@@ -207,9 +233,17 @@ class ConfigClient:
         """Where values come from now (`mode`), the last revision, their age, the last error."""
         run = self._run
         if run is not None and run.coordinator is not None:
-            return run.coordinator.status()
+            status = run.coordinator.status()
+            if run.reporter is not None and run.reporter.error is not None:
+                status = dataclasses.replace(status, report_error=run.reporter.error)
+            return status
         mode = Mode.CACHED if self._restarting else Mode.STOPPED
         return ClientStatus(mode, self._state.revision, None, None)
+
+    @property
+    def instance_id(self) -> str | None:
+        """The id this client reports and names itself with (None: it does not report)."""
+        return self._identity.current().instance if self._identity is not None else None
 
     @overload
     def bind(self, key: str) -> Binding[SpecMapping]: ...
@@ -299,16 +333,43 @@ class ConfigClient:
             elif self._needs_http:
                 run.http, run.shared_http = acquire_http(self._tls), True
             primary, fallback = self._sources(run.http)
+            run.reporter = self._reporter(run)
             run.coordinator = Coordinator(
-                self._state, primary, fallback, options=self._options, cache=self._cache
+                self._state,
+                primary,
+                fallback,
+                options=self._options,
+                cache=self._cache,
+                on_state_change=run.reporter.changed if run.reporter is not None else None,
             )
             await run.coordinator.start()
+            if run.reporter is not None:
+                run.reporter.start()
         except BaseException:
             self._run = None
             await _close_run(run)
             raise
         finally:
             self._restarting = False
+
+    def _reporter(self, run: _Run) -> FleetReporter | None:
+        if self._identity is None or run.http is None or self._namespaces is None:
+            return None
+
+        def status() -> ClientStatus:
+            assert run.coordinator is not None
+            return run.coordinator.status()
+
+        return FleetReporter(
+            run.http,
+            self._urls,
+            self._token,
+            self._identity.current(),
+            self._namespaces,
+            self._options.reports,
+            self._state,
+            status,
+        )
 
     # -- sync face --------------------------------------------------------------------
 
@@ -381,6 +442,8 @@ class ConfigClient:
 
 async def _close_run(run: _Run) -> None:
     try:
+        if run.reporter is not None:
+            await run.reporter.aclose()
         if run.coordinator is not None:
             await run.coordinator.aclose()
     finally:

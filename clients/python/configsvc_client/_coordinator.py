@@ -46,6 +46,7 @@ class Coordinator:
         options: ClientOptions,
         cache: SnapshotCache | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_state_change: Callable[[], None] | None = None,
     ) -> None:
         self._state = state
         self._sources: dict[Role, Synchronizer | None] = {"primary": primary, "fallback": fallback}
@@ -53,6 +54,7 @@ class Coordinator:
         self._cache = cache
         self._clock = clock
         self._writer = CacheWriter(cache, state.export) if cache is not None else None
+        self._on_state_change = on_state_change
         self._source_state: dict[Role, SourceState] = {
             "primary": SourceState.INITIALIZING,
             "fallback": SourceState.INITIALIZING,
@@ -217,11 +219,15 @@ class Coordinator:
         )
 
     def _state_changed(self, applied: bool) -> None:
-        if self._writer is None:
+        """After an update with data: something was applied or rejected, or the state moved
+        on; write the cache and tell `on_state_change` (called on the loop, must not block)."""
+        if not applied and self._state.revision == self._written_revision:
             return
-        if applied or self._state.revision != self._written_revision:
-            self._written_revision = self._state.revision
+        self._written_revision = self._state.revision
+        if self._writer is not None:
             self._writer.mark_dirty()
+        if self._on_state_change is not None:
+            self._on_state_change()
 
     # -- start without the service ----------------------------------------------------
 

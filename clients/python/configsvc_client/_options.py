@@ -17,7 +17,10 @@ from typing import Any
 from configsvc_schemas.wire import (
     ADMIN_TOKEN_FILE,
     CA_ENV,
+    DEFAULT_REPORT_INTERVAL,
     DEFAULT_URL,
+    MAX_REPORT_INTERVAL,
+    MIN_REPORT_INTERVAL,
     TOKEN_ENV,
     URL_ENV,
     default_data_dir,
@@ -36,6 +39,54 @@ DEFAULT_CACHE_FALLBACK_AFTER = 2.0
 DEFAULT_AUTH_RETRY_INTERVAL = 60.0
 DEFAULT_RELOAD_DEBOUNCE = 0.1
 DEFAULT_STOP_TIMEOUT = 5.0
+DEFAULT_REPORT_COALESCE = 0.25
+DEFAULT_REPORT_TIMEOUT = 5.0
+DEFAULT_REPORT_RETRY = 1.0
+DEFAULT_GOODBYE_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportOptions:
+    """How a client reports to the fleet view (`GET /v1/fleet`), in seconds.
+
+    >>> ReportOptions(interval=10).interval
+    10
+    """
+
+    enabled: bool = True
+    """Report at all (clients of `from_files` and `from_source` never report)."""
+    interval: float = DEFAULT_REPORT_INTERVAL
+    """Between reports; an instance silent for 3 intervals leaves the fleet view."""
+    coalesce: float = DEFAULT_REPORT_COALESCE
+    """After an applied or rejected change, how long to gather more before reporting."""
+    timeout: float = DEFAULT_REPORT_TIMEOUT
+    """For one report's answer."""
+    retry: float = DEFAULT_REPORT_RETRY
+    """Upper bound of the first delay after a failed report (full jitter; it doubles on
+    each failure, up to `interval`)."""
+    goodbye_timeout: float = DEFAULT_GOODBYE_TIMEOUT
+    """How long `stop()` may spend saying goodbye."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"ReportOptions.enabled must be a bool, not {self.enabled!r}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "enabled" and (not _is_number(value) or value <= 0):
+                raise ValueError(f"ReportOptions.{f.name} must be a number > 0, not {value!r}")
+        if not MIN_REPORT_INTERVAL <= self.interval <= MAX_REPORT_INTERVAL:
+            raise ValueError(
+                f"ReportOptions.interval must be {MIN_REPORT_INTERVAL:g}-{MAX_REPORT_INTERVAL:g}"
+                f" s, not {self.interval!r}"
+            )
+
+    def replace(self, **changes: Any) -> ReportOptions:
+        """A copy with `changes` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,11 +123,15 @@ class ClientOptions:
     """`from_files`: how long file changes are gathered before one reload."""
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     """How long `stop()` waits for the client to wind down."""
+    reports: ReportOptions = dataclasses.field(default_factory=ReportOptions)
+    """Reports to the fleet view (`ReportOptions`)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.reports, ReportOptions):
+            raise ValueError(f"ClientOptions.reports must be ReportOptions, not {self.reports!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            if f.name != "reports" and (not _is_number(value) or value <= 0):
                 raise ValueError(f"ClientOptions.{f.name} must be a number > 0, not {value!r}")
         if self.backoff_max < self.backoff_initial:
             raise ValueError("ClientOptions.backoff_max must be >= backoff_initial")

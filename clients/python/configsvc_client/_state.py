@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from configsvc_schemas.wire import split_key
+from pydantic import BaseModel
 
 from configsvc_client._binding import Binding, DocumentRejected, M
 from configsvc_client._cache import CachedState
@@ -31,6 +33,16 @@ Notification = Callable[[], None]
 """Runs the callbacks of one applied version."""
 
 
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A version of a document that a bound model refused, and why (`reason` names field
+    paths, not values); `models` are the models bound to the document then."""
+
+    document: Document
+    reason: str
+    models: tuple[type[BaseModel], ...] = ()
+
+
 class ConfigState:
     """Documents of the watched `namespaces` (None: whatever the source provides)."""
 
@@ -42,6 +54,7 @@ class ConfigState:
         self._bindings: dict[str, list[Binding[Any]]] = {}
         self._listeners: list[DocumentCallback] = []
         self._doc_errors: dict[str, str] = {}
+        self._rejections: dict[str, Rejection] = {}
         self._seen_full_snapshot = False
         self.revision: Revision | None = None
         """The highest revision applied."""
@@ -70,6 +83,10 @@ class ConfigState:
     def documents(self) -> dict[str, Document]:
         """A copy of the applied documents by `"ns/name"`."""
         return dict(self._docs)
+
+    def rejections(self) -> dict[str, Rejection]:
+        """The documents whose newest version was refused, by `"ns/name"` (a copy)."""
+        return dict(self._rejections)
 
     @property
     def error(self) -> str | None:
@@ -203,6 +220,8 @@ class ConfigState:
                 log.warning("not applying %s", message)
                 self._doc_errors.pop(key, None)
                 self._doc_errors[key] = message
+                models = tuple(binding.model for binding in bindings)
+                self._rejections[key] = Rejection(new, str(exc), models)
                 for binding in bindings:
                     binding._reject(message)
                 return
@@ -227,5 +246,6 @@ class ConfigState:
 
     def _clear_error(self, key: str) -> None:
         self._doc_errors.pop(key, None)
+        self._rejections.pop(key, None)
         for binding in self._bindings.get(key, ()):
             binding._reject(None)

@@ -40,3 +40,6 @@ class ClientStatus:
     cache_error: str | None = None
     """Why the last write of the cache file failed (a full disk, no permission), or None:
     the values are applied, but a start without the service would find an older cache."""
+    report_error: str | None = None
+    """Why the last report to the fleet view failed (None once one succeeds, and when the
+    client does not report). Reports never hold up configuration: they only retry."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -49,6 +49,7 @@ class PollingSource:
         token: str | None,
         options: ClientOptions,
         *,
+        identity: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -56,6 +57,8 @@ class PollingSource:
         self._endpoints = Endpoints(urls)
         self._namespaces = tuple(namespaces)
         self._token = token
+        self._identity = dict(identity or {})
+        """Headers naming this client (instance id, labels): the service may choose by them."""
         self._options = options
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._sleep = sleep
@@ -112,7 +115,7 @@ class PollingSource:
         """Nothing to release: the HTTP client is shared and closed by its owner."""
 
     def _headers(self, namespace: str) -> dict[str, str]:
-        headers = {"Accept": "application/json", **auth_headers(self._token)}
+        headers = {"Accept": "application/json", **self._identity, **auth_headers(self._token)}
         etag = self._etags.get(namespace)
         if etag:
             headers["If-None-Match"] = etag

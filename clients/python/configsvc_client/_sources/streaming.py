@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -53,6 +53,7 @@ class StreamingSource:
         token: str | None,
         options: ClientOptions,
         *,
+        identity: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -63,6 +64,8 @@ class StreamingSource:
             ("namespace", ns) for ns in namespaces
         ]
         self._token = token
+        self._identity = dict(identity or {})
+        """Headers naming this client (instance id, labels): the service may choose by them."""
         self._options = options
         self._rng = rng
         self._clock = clock
@@ -131,7 +134,7 @@ class StreamingSource:
         """Nothing to release: the HTTP client is shared and closed by its owner."""
 
     def _headers(self, resume: int | None) -> dict[str, str]:
-        headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
+        headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache", **self._identity}
         headers.update(auth_headers(self._token))
         if resume is not None:
             headers[LAST_EVENT_ID] = str(resume)
