@@ -175,7 +175,14 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
         follow_revocations(watcher, fanout)
         watcher.on(SESSION_FAMILY, sessions.on_session_change)
         migration = await start_migration(store, settings.store_timeout)
-        fleet_service = FleetService(FleetStore(kv, layout), store, registry, admin_token, metrics)
+        fleet_service = FleetService(
+            FleetStore(kv, layout),
+            store,
+            registry,
+            admin_token,
+            metrics,
+            throttle=auth.throttle,
+        )
         fleet_service.follow(watcher)
         gauges = FleetGauges(fleet_service.view)
         metrics.registry.register(gauges)

@@ -147,7 +147,10 @@ async def handle_report(
         query = scope.get("query_string", b"")
         if query:
             check_query(parse_qsl(query.decode("latin-1")), ())
-        caller = await fleet.authenticate(request.headers.get("authorization"))
+        client = scope.get("client")
+        caller = await fleet.authenticate(
+            request.headers.get("authorization"), client[0] if client else None
+        )
         raw = await read_body(request, MAX_REPORT_BYTES)
         check_json_media(request.headers)
         digest = body_digest(raw)

@@ -40,6 +40,7 @@ from configsvc_schemas.wire import (
 )
 
 from configsvc.auth import Authenticator, Principal
+from configsvc.auth_throttle import AuthThrottle
 from configsvc.errors import ApiError, Conflict, Forbidden, NotFound, StoreUnavailable
 from configsvc.fleet.answers import FleetAnswers
 from configsvc.fleet.report import check_scope, parse_report
@@ -121,12 +122,13 @@ class FleetService:
         *,
         service_id: str | None = None,
         clock_ms: Callable[[], int] = wall_ms,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self.options = options or FleetOptions()
         self.service_id = service_id or new_service_id()
         self.store = store
         self.tokens = CachedTokens(documents, self.options.token_ttl)
-        self._auth = Authenticator(self.tokens, admin_token)
+        self._auth = Authenticator(self.tokens, admin_token, throttle)
         self._callers: dict[bytes, tuple[Principal, float]] = {}
         self.metrics = metrics
         self.clock_ms = clock_ms
@@ -196,16 +198,17 @@ class FleetService:
         self._callers.clear()
         self.view.forget_confirmations()
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The caller of a report (see `CachedTokens`: a token is trusted for `token_ttl`
-        seconds, and forgotten as soon as the store watch shows it changed)."""
+    async def authenticate(self, authorization: str | None, origin: str | None = None) -> Principal:
+        """The caller of a report from `origin` (see `CachedTokens`: a token is trusted for
+        `token_ttl` seconds, and forgotten as soon as the store watch shows it changed;
+        refused tokens count towards the address's throttle, as on every route)."""
         key = hashlib.sha256(authorization.encode()).digest() if authorization else b""
         held = self._callers.get(key)
         now = time.monotonic()
         if held is not None and now - held[1] < self.options.token_ttl:
             return held[0]
         epoch = self.tokens.epoch
-        principal = await self._auth.authenticate(authorization)
+        principal = await self._auth.authenticate(authorization, origin)
         if epoch != self.tokens.epoch:  # a token changed meanwhile: keep nothing
             return principal
         if len(self._callers) >= MAX_CALLERS:
