@@ -18,8 +18,9 @@ MAC address statically, so ARP never fails: a cut link drops packets silently (n
 interface keeps its address and routes, its connections stay open and time out as they
 would on a real network. `heal(link)` sets it up again.
 
-Namespaces are named `cfsvc-<pid>-<token>-<host>`; a run killed before it cleaned up is
-cleaned up by the next one (its pid is gone).
+Namespaces are named `cfsvc-<pid namespace>-<pid>-<token>-<host>`; a run killed before it
+cleaned up is cleaned up by the next one in the same pid namespace (its pid is gone).
+Namespaces of other pid namespaces (other sandboxes sharing the kernel) are left alone.
 """
 
 from __future__ import annotations
@@ -67,13 +68,18 @@ def _batch(commands: list[str], netns: str | None = None) -> None:
         _ip("-batch", "-", netns=netns, stdin="\n".join(commands) + "\n")
 
 
+def _owner() -> str:
+    """`cfsvc-<pid namespace inode>-<pid>`: whose namespaces these are."""
+    return f"{PREFIX}-{os.stat('/proc/self/ns/pid').st_ino}-{os.getpid()}"
+
+
 def why_unavailable() -> str | None:
     """None when this process can build a `NetLab`, else why not (for a skip reason)."""
     if os.geteuid() != 0:
         return "needs root (network namespaces and veth pairs)"
     if shutil.which("ip") is None:
         return "needs the `ip` command (iproute2)"
-    probe = f"{PREFIX}-{os.getpid()}-probe{secrets.token_hex(2)}"
+    probe = f"{_owner()}-probe{secrets.token_hex(2)}"
     try:
         _ip("netns", "add", probe)
         _ip("link", "add", "br0", "type", "bridge", netns=probe)
@@ -87,16 +93,17 @@ def why_unavailable() -> str | None:
 
 
 def remove_stale() -> None:
-    """Delete the namespaces of earlier runs whose process is gone."""
+    """Delete the namespaces of earlier runs (of this pid namespace) whose process is gone."""
     try:
         names = [line.split()[0] for line in _ip("netns", "list").splitlines() if line.strip()]
     except (subprocess.CalledProcessError, OSError):
         return
+    _, pid_namespace, _ = _owner().split("-")
     for name in names:
         parts = name.split("-")
-        if len(parts) < 3 or parts[0] != PREFIX or not parts[1].isdigit():
+        if len(parts) < 4 or parts[:2] != [PREFIX, pid_namespace] or not parts[2].isdigit():
             continue
-        if not os.path.exists(f"/proc/{parts[1]}"):
+        if not os.path.exists(f"/proc/{parts[2]}"):
             subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
@@ -179,7 +186,7 @@ class NetLab:
         raise NetnsUnavailable("no free 10.x.y.0/23 for the test network")
 
     def _add_namespace(self, name: str) -> str:
-        netns = f"{PREFIX}-{os.getpid()}-{self.token}-{name}"
+        netns = f"{_owner()}-{self.token}-{name}"
         _ip("netns", "add", netns)
         self._namespaces.append(netns)
         return netns

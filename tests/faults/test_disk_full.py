@@ -14,6 +14,7 @@ A start on a full disk fails too (it cannot preallocate a WAL segment).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ from support import ADMIN_TOKEN
 
 from tests.faults._scenario import DOCS, NAMESPACE, Scenario
 from tests.faults._services import EmbeddedServe
+from tests.faults._streams import QUICK_BACKOFF
 from tests.faults._writer import AMBIGUOUS, large_spec
 from tests.sdk.helpers import wait_until
 
@@ -76,11 +78,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(disk: Path) -> Path:
-    """A file that takes every free byte of `disk`."""
+    """A file that takes every free byte of `disk` (etcd may write meanwhile: each
+    allocation that no longer fits is retried at half the size, down to one block)."""
     filler = disk / "filler"
     stat = os.statvfs(disk)
+    size, chunk = 0, stat.f_bavail * stat.f_frsize
     with open(filler, "wb") as f:
-        os.posix_fallocate(f.fileno(), 0, stat.f_bavail * stat.f_frsize)
+        while chunk >= stat.f_frsize:
+            try:
+                os.posix_fallocate(f.fileno(), size, chunk)
+                size += chunk
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                chunk //= 2
     return filler
 
 
@@ -176,7 +187,7 @@ def test_embedded_etcd_disk_full(
         serve.start()
         writer = scenario.start_writer()
         scenario.add_sdk_clients(1)
-        scenario.add_streams(STREAMS)
+        scenario.add_streams(STREAMS, **QUICK_BACKOFF)
         writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
         etcd_pid = serve.etcd_pid()
 

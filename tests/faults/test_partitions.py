@@ -20,7 +20,7 @@ from tests.faults._cluster import MEMBERS, ClusterMember, EtcdCluster
 from tests.faults._netns import BACK, NetLab, why_unavailable
 from tests.faults._scenario import DOCS, NAMESPACE, Scenario
 from tests.faults._services import SERVICE_NAMES, ServiceInstance
-from tests.faults._streams import StreamFleet
+from tests.faults._streams import QUICK_BACKOFF, StreamFleet
 from tests.faults._writer import AMBIGUOUS, CasWriter
 from tests.sdk.helpers import wait_until
 
@@ -48,7 +48,7 @@ def lab() -> Iterator[NetLab]:
 def start_steady(scenario: Scenario) -> tuple[CasWriter, StreamFleet]:
     writer = scenario.start_writer()
     scenario.add_sdk_clients()
-    fleet = scenario.add_streams(STREAMS_PER_INSTANCE)
+    fleet = scenario.add_streams(STREAMS_PER_INSTANCE, **QUICK_BACKOFF)
     writer.wait_acks(BASELINE_ACKS, after=time.monotonic())
     return writer, fleet
 
