@@ -124,6 +124,8 @@ stale: the instance's gRPC keep-alive (5 s + 2 s) has noticed the dead channel b
 FRESH_WITHIN = 5.0
 """Seconds a client then has to hold the store's state (or to say it is not streaming)."""
 SERVICE_PARTITION_SECONDS = 20.0
+WATCH_INTERRUPTED = "store watch interrupted"
+"""What an instance logs when its etcd watch breaks (`configsvc.store.watcher`)."""
 
 
 class LeftStale(Exception):
@@ -167,9 +169,11 @@ def test_service_instance_cut_off_from_etcd(
     writer, _fleet = start_steady(scenario)
     link = lab.hosts[f"s{a.name}"].links[BACK]
 
+    logged = len(a.log_text())
     cut_at = lab.cut(link)
     try:
         unready_s = wait_readiness(a, 503, cut_at, STALE_AFTER)
+        watch_lost_s = wait_logged(a, WATCH_INTERRUPTED, logged, cut_at, STALE_AFTER)
         time.sleep(max(0.0, cut_at + STALE_AFTER - time.monotonic()))
         with b.client() as api:
             current = read_store(api, NAMESPACE, DOCS).final
@@ -193,6 +197,7 @@ def test_service_instance_cut_off_from_etcd(
         {
             "cut_off": a.name,
             "readyz_503_after_s": unready_s,
+            "store_watch_interrupted_after_s": watch_lost_s,
             "writes_failed_through_cut_off_instance": through_a,
             "stale_clients_after_cut": f"{len(stale)} ({', '.join(stale[:3])}...)" if stale else 0,
             "write_gap_s": round(writer.log.gap_around(cut_at), 3),
@@ -205,6 +210,18 @@ def test_service_instance_cut_off_from_etcd(
             f"{STALE_AFTER + FRESH_WITHIN:.0f} s after {a.name} lost etcd, {len(stale)} clients "
             f"streamed on old data as if current (the store was at {current}): {stale}"
         )
+
+
+def wait_logged(
+    instance: ServiceInstance, text: str, offset: int, since: float, within: float
+) -> float | None:
+    """Seconds from `since` until the instance logs `text` past `offset`; None if not
+    within `within` (a figure, not a promise)."""
+    while time.monotonic() < since + within:
+        if text in instance.log_text()[offset:]:
+            return round(time.monotonic() - since, 3)
+        time.sleep(0.05)
+    return None
 
 
 def wait_readiness(instance: ServiceInstance, status: int, since: float, within: float) -> float:
