@@ -10,6 +10,7 @@ listens on that host's address.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ READY_TIMEOUT = 30.0
 """Seconds an instance may take to answer /readyz after it is spawned."""
 STOP_TIMEOUT = 15.0
 READY_POLL = 0.02
+READY_PROBE_TIMEOUT = 1.0
 START_ATTEMPTS = 3
 ADDRESS_IN_USE = "address already in use"
 
@@ -166,6 +168,10 @@ class ServiceInstance:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
 
+    def readiness(self, timeout: float = READY_PROBE_TIMEOUT) -> tuple[int, str]:
+        """/readyz now: (status code, its `status`), (0, error) when it does not answer."""
+        return readiness(self.host, self.port, timeout)
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -186,14 +192,27 @@ class ServiceInstance:
 
 
 def _ready(host: str, port: int) -> bool:
-    """Whether /readyz answers 200 (plain http.client: cheap, so polling it often does not
-    starve the test's other threads as creating an httpx client each time would)."""
-    conn = http.client.HTTPConnection(host, port, timeout=1)
+    """Whether /readyz answers 200."""
+    return readiness(host, port, READY_PROBE_TIMEOUT)[0] == 200
+
+
+def readiness(host: str, port: int, timeout: float) -> tuple[int, str]:
+    """/readyz's status code and its `status` (0 and the error when it does not answer).
+
+    Plain http.client: cheap, so polling it often does not starve the test's other threads
+    as creating an httpx client each time would."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
+        response = conn.getresponse()
+        body = response.read()
+        try:
+            status = str(json.loads(body).get("status"))
+        except (ValueError, AttributeError):
+            status = body[:80].decode(errors="replace")
+        return response.status, status
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, type(exc).__name__
     finally:
         conn.close()
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.faults._checker import read_store
@@ -228,11 +227,7 @@ def wait_readiness(instance: ServiceInstance, status: int, since: float, within:
     """Seconds from `since` until the instance's /readyz answers `status`."""
     deadline = since + within
     while time.monotonic() < deadline:
-        try:
-            answered = httpx.get(f"{instance.url}/readyz", timeout=within).status_code
-        except httpx.HTTPError:
-            answered = 0
-        if answered == status:
+        if instance.readiness(timeout=within)[0] == status:
             return round(time.monotonic() - since, 3)
         time.sleep(0.05)
     raise AssertionError(f"{instance.name}: /readyz not {status} within {within} s")

@@ -53,14 +53,6 @@ def etcd_quota() -> int:
     return QUOTA_BYTES
 
 
-def readiness(instance: ServiceInstance) -> tuple[int, str]:
-    try:
-        response = httpx.get(f"{instance.url}/readyz", timeout=5)
-        return response.status_code, str(response.json().get("status"))
-    except (httpx.HTTPError, ValueError) as exc:
-        return 0, type(exc).__name__
-
-
 def gauges(instance: ServiceInstance) -> dict[str, float]:
     """The `configsvc_store_*` gauges of `/metrics`."""
     text = httpx.get(f"{instance.url}/metrics", timeout=5).text
@@ -119,9 +111,9 @@ def test_store_full_then_reclaimed(
         assert reasons == {"507 store_full"}, reasons
         for instance in (a, b):
             wait_until(
-                lambda i=instance: readiness(i) == (200, "store_full"),
+                lambda i=instance: i.readiness() == (200, "store_full"),
                 STATE_WITHIN,
-                f"{instance.name}: /readyz 200 store_full (has {readiness(instance)})",
+                f"{instance.name}: /readyz 200 store_full (has {instance.readiness()})",
             )
             metrics = gauges(instance)
             assert metrics["configsvc_store_full"] == 1, metrics
@@ -158,7 +150,7 @@ def test_store_full_then_reclaimed(
     first_ack_after = min(x.acked for x in writer.log.acks if x.acked > reclaim_at)
     for instance in (a, b):
         wait_until(
-            lambda i=instance: readiness(i) == (200, "ready"),
+            lambda i=instance: i.readiness() == (200, "ready"),
             STATE_WITHIN,
             f"{instance.name}: /readyz 200 ready after the reclaim",
         )
