@@ -44,9 +44,9 @@ ACKS_AFTER = 20
 STREAMS = 10
 FAULT_WITHIN = 30.0
 """Seconds within which a full disk must show (a write refused, or etcd gone)."""
-RECOVER_WITHIN = 15.0
-"""Seconds after the disk is freed within which the service must be back by itself (room
-for a restart backoff of a few seconds), or have exited so that its own supervisor
+RECOVER_WITHIN = 10.0
+"""Seconds after the disk is freed within which the service must be back by itself (a
+restart backoff must try again within that), or have exited so that its own supervisor
 restarts it."""
 LARGE_WRITES = 20
 LARGE_DOC_PATH = "/v1/configs/ballast/big"

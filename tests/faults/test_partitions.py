@@ -122,7 +122,8 @@ STALE_AFTER = 10.0
 stale: the instance's gRPC keep-alive (5 s + 2 s) has noticed the dead channel by then."""
 FRESH_WITHIN = 5.0
 """Seconds a client then has to hold the store's state (or to say it is not streaming)."""
-SERVICE_PARTITION_SECONDS = 20.0
+SERVICE_PARTITION_SECONDS = STALE_AFTER + FRESH_WITHIN
+"""How long instance a stays cut off: until its clients have been looked at."""
 WATCH_INTERRUPTED = "store watch interrupted"
 """What an instance logs when its etcd watch breaks (`configsvc.store.watcher`)."""
 
