@@ -162,7 +162,6 @@ class EtcdCluster:
         binary = binary or find_etcd_binary()
         token = f"faults-{uuid.uuid4().hex[:12]}"
         flags = ("--quota-backend-bytes", str(quota_bytes)) if quota_bytes else ()
-        self.lab = lab
         self.members: list[ClusterMember] = []
         for i in range(MEMBERS):
             member = ClusterMember(
