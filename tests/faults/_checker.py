@@ -2,7 +2,10 @@
 
 - Writes: no write was acknowledged twice (no two acks of one version, revision or write
   id); every acknowledged write is in the history, at its version and revision; every
-  history entry is a write that was attempted, applied once; versions have no gap.
+  history entry is a write that was attempted, applied once; versions have no gap; no write
+  answered with a definite refusal (connection refused, 412, 507) was applied.
+- History trimmed during a run (a reclaim): what was read before is merged with what is
+  read after (`merge_histories`), and where both hold a version they must agree.
 - Clients (SDK clients and lean streams): per document, the applied versions strictly
   increase (no duplicate, none out of order; lean streams also have no gap, and resume
   without a second snapshot), each is the version the history holds at that revision, and
@@ -18,7 +21,7 @@ from typing import Any
 import httpx
 
 from tests.faults._streams import StreamRecord
-from tests.faults._writer import WriteLog
+from tests.faults._writer import PRECONDITION, REFUSED, STORE_FULL, WriteLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,23 @@ def read_store(api: httpx.Client, namespace: str, docs: list[str]) -> StoreState
     return StoreState(final, history)
 
 
+def merge_histories(earlier: StoreState, later: StoreState) -> StoreState:
+    """`later` with the history rows that only `earlier` holds (trimmed meanwhile); a
+    version both hold must be the same row in both."""
+    problems: list[str] = []
+    history: dict[str, dict[int, HistoryRow]] = {}
+    for doc in later.history.keys() | earlier.history.keys():
+        before, after = earlier.history.get(doc, {}), later.history.get(doc, {})
+        problems += [
+            f"{doc} v{v}: {before[v]} before, {after[v]} after"
+            for v in before.keys() & after.keys()
+            if before[v] != after[v]
+        ]
+        history[doc] = {**before, **after}
+    assert not problems, "history changed under a trim:\n" + "\n".join(problems[:30])
+    return StoreState(later.final, history)
+
+
 def check_writes(log: WriteLog, store: StoreState) -> dict[str, Any]:
     """Assert the write promises; returns counts for the report."""
     problems: list[str] = []
@@ -90,14 +110,20 @@ def check_writes(log: WriteLog, store: StoreState) -> dict[str, Any]:
                 problems.append(f"{doc}: history row {row} is no write of this run")
             applied[row.message or ""] += 1
     problems += [f"write {w} applied {n} times" for w, n in applied.items() if n > 1]
+    problems += [
+        f"write {f.write} answered {f.outcome} ({f.reason}) but applied"
+        for f in log.refused()
+        if applied[f.write]
+    ]
     assert not problems, "write checks failed:\n" + "\n".join(problems[:30])
     ambiguous = log.ambiguous()
     return {
         "acknowledged": len(log.acks),
         "ambiguous": len(ambiguous),
         "ambiguous_applied": sum(1 for f in ambiguous if applied[f.write]),
-        "refused": sum(1 for f in log.failures if f.outcome == "refused"),
-        "precondition_failed": sum(1 for f in log.failures if f.outcome == "precondition"),
+        "refused": log.count(REFUSED),
+        "precondition_failed": log.count(PRECONDITION),
+        "store_full": log.count(STORE_FULL),
     }
 
 

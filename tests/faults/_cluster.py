@@ -4,6 +4,10 @@ Every member is a `ClusterMember` (free ports, one data dir each, raft timers of
 heartbeat / 500 ms election: three members share two cores). Members are spawned from the
 calling thread and die with it (parent-death signal), so start and restart them from the
 test's main thread only.
+
+Given a `NetLab`, each member runs in a network namespace of its own and listens on the
+address the lab gives it (ports 2379/2380: nothing else listens there), so that its links
+can be cut (`tests/faults/_netns.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from configsvc.embedded.binary import find_etcd_binary
 from configsvc.embedded.process import LOOPBACK, EtcdProcess, free_port
 from configsvc.errors import EtcdStartError
+from tests.faults._netns import NetLab
 
 MEMBERS = 3
 HEARTBEAT_MS = 50
@@ -36,6 +41,10 @@ STATUS_POLL = 0.005
 STATUS_TIMEOUT = 0.25
 """Seconds one status probe may take (a frozen member never answers)."""
 GATEWAY_TIMEOUT = 10.0
+HEALTH_POLL = 0.02
+HEALTH_PROBE_TIMEOUT = 1.0
+CLIENT_PORT_IN_NAMESPACE = 2379
+PEER_PORT_IN_NAMESPACE = 2380
 
 
 STATUS_PATH = "/v3/maintenance/status"
@@ -62,15 +71,53 @@ class ClusterMember(EtcdProcess):
 
     initial_cluster: str = ""
     cluster_token: str = ""
+    host: str = LOOPBACK
+    """The address it listens on (a lab's address when in a namespace)."""
+    command_prefix: tuple[str, ...] = ()
+    """Run etcd through this (`ip netns exec NS`: the same process, in the namespace)."""
+    extra_flags: tuple[str, ...] = ()
+
+    @property
+    def client_url(self) -> str:
+        return f"http://{self.host}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.host}:{self.peer_port}"
 
     def args(self) -> list[str]:
         args = super().args()
         args[args.index("--initial-cluster") + 1] = self.initial_cluster
-        return [*args, "--initial-cluster-token", self.cluster_token]
+        flags = ["--initial-cluster-token", self.cluster_token, *self.extra_flags]
+        return [*self.command_prefix, *args, *flags]
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        """Block until `/health` answers healthy on the member's own address."""
+        if self.host == LOOPBACK:
+            super().wait_healthy(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid is not None and not self.running:
+                raise EtcdStartError(f"{self.name} exited while starting; see {self.log_path}")
+            if self._healthy():
+                return
+            time.sleep(HEALTH_POLL)
+        raise EtcdStartError(f"{self.name} at {self.client_url} not healthy after {timeout}s")
+
+    def _healthy(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.client_port, timeout=HEALTH_PROBE_TIMEOUT)
+        try:
+            conn.request("GET", "/health")
+            return bool(json.loads(conn.getresponse().read()).get("health") == "true")
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            return False
+        finally:
+            conn.close()
 
     def status(self, timeout: float) -> MemberStatus | None:
         """This member's status; None when it does not answer in time (dead, frozen)."""
-        conn = http.client.HTTPConnection(LOOPBACK, self.client_port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.client_port, timeout=timeout)
         try:
             conn.request("POST", STATUS_PATH, body=b"{}")
             data = json.loads(conn.getresponse().read())
@@ -98,13 +145,26 @@ class Election:
 
 
 class EtcdCluster:
-    """Three etcd members of one cluster, in `workdir/<name>/`, logs in `workdir/<name>.log`."""
+    """Three etcd members of one cluster, in `workdir/<name>/`, logs in `workdir/<name>.log`.
 
-    def __init__(self, workdir: Path, binary: Path | None = None) -> None:
+    `quota_bytes` sets each member's `--quota-backend-bytes`; with `lab`, member `m<i>` runs
+    on the lab's host of that name (its own namespace and address on the back segment).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        binary: Path | None = None,
+        *,
+        quota_bytes: int | None = None,
+        lab: NetLab | None = None,
+    ) -> None:
         binary = binary or find_etcd_binary()
         token = f"faults-{uuid.uuid4().hex[:12]}"
-        self.members = [
-            ClusterMember(
+        flags = ("--quota-backend-bytes", str(quota_bytes)) if quota_bytes else ()
+        self.members: list[ClusterMember] = []
+        for i in range(MEMBERS):
+            member = ClusterMember(
                 binary=binary,
                 data_dir=workdir / f"m{i}",
                 name=f"m{i}",
@@ -112,9 +172,15 @@ class EtcdCluster:
                 election_timeout_ms=ELECTION_TIMEOUT_MS,
                 cluster_token=token,
                 log_path=workdir / f"m{i}.log",
+                extra_flags=flags,
             )
-            for i in range(MEMBERS)
-        ]
+            if lab is not None:
+                host = lab.hosts[member.name]
+                member.host = host.address()
+                member.command_prefix = tuple(host.exec_prefix())
+                member.client_port = CLIENT_PORT_IN_NAMESPACE
+                member.peer_port = PEER_PORT_IN_NAMESPACE
+            self.members.append(member)
         initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for member in self.members:
             member.initial_cluster = initial
@@ -206,7 +272,7 @@ class EtcdCluster:
             time.sleep(STATUS_POLL)
         raise AssertionError(f"no new leader within {ELECTION_DEADLINE} s after the fault")
 
-    def make_leader(self, target: EtcdProcess) -> None:
+    def make_leader(self, target: ClusterMember) -> None:
         """Move leadership to `target` (etcd's MoveLeader, asked of the current leader)."""
         deadline = time.monotonic() + ELECTION_DEADLINE
         target_id = self.member_id(target)
@@ -253,8 +319,8 @@ class EtcdCluster:
         """Compact etcd's MVCC history up to `revision` (physically, on every member)."""
         self._post(self.leader(), "/v3/kv/compaction", {"revision": revision, "physical": True})
 
-    def _post(self, member: EtcdProcess, path: str, body: dict[str, object]) -> dict[str, object]:
-        conn = http.client.HTTPConnection(LOOPBACK, member.client_port, timeout=GATEWAY_TIMEOUT)
+    def _post(self, member: ClusterMember, path: str, body: dict[str, object]) -> dict[str, object]:
+        conn = http.client.HTTPConnection(member.host, member.client_port, timeout=GATEWAY_TIMEOUT)
         try:
             conn.request("POST", path, body=json.dumps(body).encode())
             response = conn.getresponse()

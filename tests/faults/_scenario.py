@@ -3,7 +3,8 @@
 A test builds what it needs (`start_writer`, `add_sdk_clients`, `add_streams`), injects its
 faults, then calls `finish`: the writer stops, the store's final state and history are
 read, every client is waited for (generous deadline) until it holds that final state, and
-the checker runs. `finish` returns the figures of the run.
+the checker runs. `finish` returns the figures of the run. A run that trims history
+(a reclaim) reads it first with `read_store` and gives that to `finish`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import httpx
 from configsvc_client import ClientOptions, ConfigClient, Document
 from support import ADMIN_TOKEN
 
-from tests.faults._checker import StoreState, check_changes, check_streams, check_writes, read_store
+from tests.faults._checker import (
+    StoreState,
+    check_changes,
+    check_streams,
+    check_writes,
+    merge_histories,
+    read_store,
+)
 from tests.faults._cluster import EtcdCluster
 from tests.faults._services import KEEPALIVE, ServiceInstance
 from tests.faults._streams import StreamFleet
@@ -61,10 +69,12 @@ class SdkObserver:
             elif old is not None:
                 self.changes.append((old.name, -1, -1))
 
+    def held(self) -> dict[str, tuple[int, int]]:
+        """(version, revision) of each document the client holds, by document name."""
+        return {doc.name: (doc.version, doc.revision) for doc in self.client.documents().values()}
+
     def holds(self, final: dict[str, tuple[int, int]]) -> bool:
-        docs = self.client.documents()
-        held = {doc.name: (doc.version, doc.revision) for doc in docs.values()}
-        return held == final and self.client.status.mode == "streaming"
+        return self.held() == final and self.client.status.mode == "streaming"
 
     def recorded(self) -> list[tuple[str, int, int]]:
         with self._lock:
@@ -73,7 +83,8 @@ class SdkObserver:
 
 @dataclass
 class Scenario:
-    cluster: EtcdCluster
+    cluster: EtcdCluster | None
+    """None for a service that runs its own etcd (the embedded default)."""
     services: list[ServiceInstance]
     workdir: Path
     writer: CasWriter | None = None
@@ -129,13 +140,23 @@ class Scenario:
         running = next(s for s in self.services if s.running)
         return running.client()
 
-    def finish(self, within: float = CONVERGE_WITHIN) -> dict[str, Any]:
-        """Stop writing, read the final state, wait for every client to hold it, check."""
+    def read_store(self) -> StoreState:
+        """The documents' state and history now."""
+        with self.api() as api:
+            return read_store(api, NAMESPACE, DOCS)
+
+    def finish(
+        self, within: float = CONVERGE_WITHIN, read_before: StoreState | None = None
+    ) -> dict[str, Any]:
+        """Stop writing, read the final state, wait for every client to hold it, check.
+
+        `read_before`: the history as read before a trim, merged with what is left."""
         assert self.writer is not None
         self.writer.stop()
         stopped = time.monotonic()
-        with self.api() as api:
-            store = read_store(api, NAMESPACE, DOCS)
+        store = self.read_store()
+        if read_before is not None:
+            store = merge_histories(read_before, store)
         self.figures.update(check_writes(self.writer.log, store))
         gap, _ = self.writer.log.longest_gap(self.writer.started_at)
         self.figures["longest_write_gap_s"] = round(gap, 3)
@@ -156,13 +177,9 @@ class Scenario:
         for observer in self.observers:
             while not observer.holds(store.final):
                 if time.monotonic() > deadline:
-                    status = observer.client.status
-                    held = {
-                        k: (d.version, d.revision) for k, d in observer.client.documents().items()
-                    }
                     raise AssertionError(
                         f"{observer.name} not on the final state {store.final} after {within} s: "
-                        f"{status} {held}"
+                        f"{observer.client.status} {observer.held()}"
                     )
                 time.sleep(0.02)
         for fleet in self.fleets:

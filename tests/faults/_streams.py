@@ -33,6 +33,8 @@ SDK_BACKOFF_INITIAL = 0.5
 SDK_BACKOFF_CAP = 30.0
 SDK_BACKOFF_RESET_AFTER = 60.0
 """The SDK's reconnect defaults (see `configsvc_client.ClientOptions`)."""
+QUICK_BACKOFF = {"backoff_initial": 0.05, "backoff_cap": 1.0}
+"""`StreamFleet` options: streams that reconnect as the fault suite's SDK clients do."""
 MAX_VIOLATIONS_KEPT = 20
 CALL_TIMEOUT = 30.0
 """Seconds a call into the streams' loop may take."""

@@ -3,14 +3,16 @@
 Every write carries a unique id in its `message` (kept in the history) and in its spec, and
 `If-Match` with the revision the writer last saw for the document. Outcomes are recorded:
 acknowledged (200/201: version and revision), refused before reaching a service (connection
-refused: certainly not applied), precondition failed (412), and ambiguous (503, a timeout
-or a cut connection: applied or not, the writer cannot tell). After an ambiguous outcome
-the writer reads the document again before it writes it next.
+refused: certainly not applied), precondition failed (412), store full (507: the service
+knows nothing was written), and ambiguous (503, a timeout or a cut connection: applied or
+not, the writer cannot tell). After an ambiguous outcome the writer reads the document
+again before it writes it next; after a definite refusal its revision is still current.
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,11 +25,32 @@ WRITE_INTERVAL = 0.05
 """Seconds between the starts of two writes (20 writes per second)."""
 REQUEST_TIMEOUT = 5.0
 """The writer's HTTP timeout; the services answer 503 after their store deadline first."""
+STORE_FULL_STATUS = 507
+
+REFUSED = "refused"
+PRECONDITION = "precondition"
+STORE_FULL = "store_full"
+AMBIGUOUS = "ambiguous"
+DEFINITE_REFUSALS = frozenset({REFUSED, PRECONDITION, STORE_FULL})
+"""Outcomes that say the write was not applied (the checker holds them to it)."""
 
 
 def spec_for(seq: int) -> dict[str, Any]:
     """A valid RateLimits spec that tells write `seq` apart from every other."""
     return {"limits": {"chat": {"requests_per_second": seq, "burst": 1}}}
+
+
+LARGE_SPEC_LIMITS = 3300
+"""Limits in a `large_spec`: ~400 KB of JSON, under the services' 512 KiB body limit."""
+LARGE_SPEC_NAME_BYTES = 40
+"""Random bytes in each of its limit names (80 hex characters)."""
+
+
+def large_spec() -> dict[str, Any]:
+    """A valid RateLimits spec of ~400 KB unlike any other (random limit names): ballast."""
+    limit = {"requests_per_second": 1, "burst": 1}
+    names = (secrets.token_hex(LARGE_SPEC_NAME_BYTES) for _ in range(LARGE_SPEC_LIMITS))
+    return {"limits": dict.fromkeys(names, limit)}
 
 
 def write_id(seq: int) -> str:
@@ -53,7 +76,8 @@ class Failure:
     sent: float
     ended: float
     outcome: str
-    """`ambiguous`, `refused` (never reached a service) or `precondition` (412)."""
+    """`ambiguous`, `refused` (never reached a service), `precondition` (412) or
+    `store_full` (507); all but `ambiguous` are definite: nothing was written."""
     reason: str
 
 
@@ -66,7 +90,17 @@ class WriteLog:
     attempted: set[str] = field(default_factory=set)
 
     def ambiguous(self) -> list[Failure]:
-        return [f for f in self.failures if f.outcome == "ambiguous"]
+        return [f for f in self.failures if f.outcome == AMBIGUOUS]
+
+    def refused(self) -> list[Failure]:
+        """The writes answered with a definite refusal (not applied, by the answer)."""
+        return [f for f in self.failures if f.outcome in DEFINITE_REFUSALS]
+
+    def count(self, outcome: str, after: float = 0.0) -> int:
+        return sum(1 for f in self.failures if f.outcome == outcome and f.ended > after)
+
+    def first(self, outcome: str, after: float = 0.0) -> Failure | None:
+        return next((f for f in self.failures if f.outcome == outcome and f.ended > after), None)
 
     def longest_gap(self, since: float) -> tuple[float, float]:
         """The longest time without an acknowledged write after `since`, and when it began.
@@ -208,10 +242,10 @@ class CasWriter:
                 f"/v1/configs/{self.namespace}/{doc}", json=body, headers=headers
             )
         except httpx.ConnectError as exc:
-            return self._failed(doc, wid, instance, sent, "refused", type(exc).__name__)
+            return self._failed(doc, wid, instance, sent, REFUSED, type(exc).__name__)
         except httpx.HTTPError as exc:
             self._known[doc] = None
-            return self._failed(doc, wid, instance, sent, "ambiguous", type(exc).__name__)
+            return self._failed(doc, wid, instance, sent, AMBIGUOUS, type(exc).__name__)
         if response.status_code in (200, 201):
             data = response.json()
             self._known[doc] = int(data["revision"])
@@ -224,9 +258,12 @@ class CasWriter:
             return "ack"
         if response.status_code == 412:
             self._known[doc] = None
-            return self._failed(doc, wid, instance, sent, "precondition", "412")
+            return self._failed(doc, wid, instance, sent, PRECONDITION, "412")
+        if response.status_code == STORE_FULL_STATUS:
+            reason = f"{STORE_FULL_STATUS} {_error_code(response)}"
+            return self._failed(doc, wid, instance, sent, STORE_FULL, reason)
         self._known[doc] = None
-        return self._failed(doc, wid, instance, sent, "ambiguous", str(response.status_code))
+        return self._failed(doc, wid, instance, sent, AMBIGUOUS, str(response.status_code))
 
     def _failed(
         self, doc: str, wid: str, instance: int, sent: float, outcome: str, reason: str
@@ -235,3 +272,11 @@ class CasWriter:
         with self._lock:
             self.log.failures.append(failure)
         return outcome
+
+
+def _error_code(response: httpx.Response) -> str:
+    """The contract's `error.code` of an error answer (or what stood in its place)."""
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"no error code: {response.text[:80]!r}"

@@ -6,7 +6,13 @@ from typing import Any, cast
 
 import pytest
 
-from tests.faults._checker import HistoryRow, StoreState, check_changes, check_writes
+from tests.faults._checker import (
+    HistoryRow,
+    StoreState,
+    check_changes,
+    check_writes,
+    merge_histories,
+)
 from tests.faults._streams import LeanStream, StreamFleet
 from tests.faults._writer import Ack, Failure, WriteLog
 
@@ -91,6 +97,30 @@ def test_writes_consistent_with_the_history_pass() -> None:
 def test_write_checks_catch_lost_doubled_and_phantom_writes(writes: WriteLog, why: str) -> None:
     with pytest.raises(AssertionError, match=why):
         check_writes(writes, store({1: (5, "w1"), 2: (6, "w2")}))
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [("store_full", "507 store_full"), ("precondition", "412"), ("refused", "ConnectError")],
+)
+def test_write_checks_catch_a_definite_refusal_that_was_applied(outcome: str, reason: str) -> None:
+    writes = log((1, 5, "w1"), attempted=("w2",))
+    writes.failures.append(Failure("a", "w2", 0, 0.0, 1.0, outcome, reason))
+    with pytest.raises(AssertionError, match=f"w2 answered {outcome}"):
+        check_writes(writes, store({1: (5, "w1"), 2: (6, "w2")}))
+    counts = check_writes(writes, store({1: (5, "w1")}))  # refused and not applied: fine
+    assert counts[outcome if outcome != "precondition" else "precondition_failed"] == 1
+
+
+def test_a_history_trimmed_during_the_run_is_merged_with_what_was_read_before() -> None:
+    before = store({1: (5, "w1"), 2: (6, "w2")})
+    after = store({2: (6, "w2"), 3: (7, "w3")})
+    merged = merge_histories(before, after)
+    assert sorted(merged.history["a"]) == [1, 2, 3]
+    assert merged.final == {"a": (3, 7)}
+    check_writes(log((1, 5, "w1"), (2, 6, "w2"), (3, 7, "w3")), merged)
+    with pytest.raises(AssertionError, match="history changed under a trim"):
+        merge_histories(before, store({2: (9, "w2"), 3: (10, "w3")}))
 
 
 def test_write_checks_catch_a_write_applied_twice_and_a_version_gap() -> None:

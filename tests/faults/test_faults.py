@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.faults._scenario import Scenario
-from tests.faults._streams import StreamFleet
+from tests.faults._streams import QUICK_BACKOFF, StreamFleet
 from tests.faults._writer import CasWriter
 from tests.sdk.helpers import ChaosProxy, wait_until
 
@@ -124,8 +124,6 @@ def test_service_instance_killed_and_restarted(
 
 
 CUTS = 5
-QUICK_BACKOFF = {"backoff_initial": 0.05, "backoff_cap": 1.0}
-"""Lean streams that reconnect as the fault suite's SDK clients do (backoff 0.05-1 s)."""
 
 
 def test_streams_cut_through_a_proxy(
