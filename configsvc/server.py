@@ -121,11 +121,15 @@ def run_server(settings: ServiceSettings) -> None:
             f"open-files limit {open_files}: at most about that many watch streams "
             "(raise the hard limit for more)"
         )
+    gave_up: list[str] = []
     try:
         with _stop_signals_raise():
-            _run(settings, tls)
+            _run(settings, tls, gave_up)
     except _StopSignal as stop:
-        _note(f"stopped by {signal.Signals(stop.signum).name}")
+        if not gave_up:
+            _note(f"stopped by {signal.Signals(stop.signum).name}")
+    if gave_up:
+        raise ConfigsvcError(gave_up[0])
 
 
 def _with_keyring(settings: ServiceSettings) -> ServiceSettings:
@@ -162,7 +166,15 @@ def _preload_app_modules() -> threading.Thread:
     return thread
 
 
-def _run(settings: ServiceSettings, tls: dict[str, Any]) -> None:
+def _run(settings: ServiceSettings, tls: dict[str, Any], gave_up: list[str]) -> None:
+    """Start the embedded etcd if there are no endpoints (supervised: restarted when it
+    exits; past its restart window the service stops, with the reason in `gave_up`), then
+    serve until a stop signal."""
+
+    def give_up(reason: str) -> None:
+        gave_up.append(reason)
+        os.kill(os.getpid(), signal.SIGTERM)  # a graceful stop, then exit status 1
+
     with contextlib.ExitStack() as stack:
         endpoints = settings.etcd_endpoints()
         preload = _preload_app_modules()
@@ -172,6 +184,7 @@ def _run(settings: ServiceSettings, tls: dict[str, Any]) -> None:
                 EmbeddedEtcd(settings.data_dir, settings.etcd_binary, quota_bytes=quota)
             )
             _note(f"embedded etcd {etcd.version} at {etcd.client_url}, data in {etcd.etcd_dir}")
+            etcd.supervise(give_up)
             endpoints = [etcd.client_url]
             # we own this member: its quota is known, and it is defragmented when needed
             settings = settings.model_copy(

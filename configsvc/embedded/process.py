@@ -272,6 +272,16 @@ class EtcdProcess:
         except OSError as exc:
             raise EtcdStartError(f"cannot run {self.binary}: {exc}") from exc
 
+    def wait_exit(self) -> int:
+        """Block until the process exits; its exit status (-N for signal N)."""
+        if self._proc is None:
+            raise RuntimeError("etcd was not started")
+        return self._proc.wait()
+
+    def exit_reason(self) -> str:
+        """The most telling error of the log written since the last look ("" if none)."""
+        return _failure_reason(self._read_new_log()) if self.log_path is not None else ""
+
     def wait_healthy(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
         """Block until `/health` answers `{"health": "true"}`."""
         deadline = time.monotonic() + timeout

@@ -23,6 +23,9 @@ import json
 import logging
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +61,11 @@ MEMBER_NAME = "configsvc"
 
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
 """An `etcd.log` larger than this at start is moved to `etcd.log.1`."""
+RESTART_WINDOW = 60.0
+"""Seconds a supervised etcd that exited may take to start again before the service gives
+up (and exits, for its own supervisor to act)."""
+RESTART_DELAY_INITIAL = 0.5
+RESTART_DELAY_MAX = 5.0
 PORT_ATTEMPTS = 3
 """Starts tried with fresh ports when another process grabs a chosen port first."""
 HEARTBEAT_INTERVAL_MS = 20
@@ -98,6 +106,8 @@ class EmbeddedEtcd:
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._process: EtcdProcess | None = None
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._version: Version | None = None
 
@@ -173,11 +183,57 @@ class EmbeddedEtcd:
             raise
         self._version = version
 
+    def supervise(self, give_up: Callable[[str], None]) -> None:
+        """Restart etcd whenever it exits by itself (a full disk is fatal to it, for one),
+        on the same data dir and ports, with backoff; call `give_up(reason)` when it has
+        not come back within `RESTART_WINDOW` seconds. Runs in a thread of its own, which
+        restarted etcds die with (the parent-death signal follows the spawning thread)."""
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(give_up,), name="configsvc-etcd-supervisor", daemon=True
+        )
+        self._supervisor.start()
+
+    def _supervise(self, give_up: Callable[[str], None]) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            status = process.wait_exit()
+            if self._stopping.is_set():
+                return
+            reason = process.exit_reason() or f"exit status {status}"
+            log.error("the embedded etcd exited (%s); restarting it", reason)
+            if not self._restart(reason):
+                give_up(f"the embedded etcd exited ({reason}) and could not be restarted")
+                return
+
+    def _restart(self, reason: str) -> bool:
+        """Start etcd again until it answers, for at most `RESTART_WINDOW` seconds."""
+        deadline = time.monotonic() + RESTART_WINDOW
+        delay = RESTART_DELAY_INITIAL
+        binary = find_etcd_binary(self._binary_arg)
+        while not self._stopping.is_set():
+            try:
+                self._process = self._start_process(binary)
+            except (EtcdStartError, OSError) as exc:  # OSError: e.g. no space for its files
+                reason = str(exc)
+                if time.monotonic() + delay > deadline:
+                    log.error("the embedded etcd does not start again: %s", reason)
+                    return False
+                log.warning("the embedded etcd did not start again (%s); retrying", reason)
+                self._stopping.wait(delay)
+                delay = min(RESTART_DELAY_MAX, delay * 2)
+                continue
+            log.warning("the embedded etcd is running again")
+            return True
+        return True
+
     def stop(self) -> None:
         """Stop etcd (SIGTERM, then SIGKILL after the stop timeout) and release the data dir.
 
         Idempotent; safe to call after a failed or no start.
         """
+        self._stopping.set()
         if self._process is not None:
             self._process.stop(self._stop_timeout)
             self._process = None

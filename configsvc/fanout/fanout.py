@@ -51,6 +51,10 @@ class FanoutOptions:
     """Live events held for a stream while it catches up before it is dropped."""
     ready_timeout: float = 5.0
     """Seconds a new stream waits for the store watch before it is refused (503)."""
+    unreachable_after: float = 3.0
+    """Seconds the store watch may stay interrupted before every stream is ended, so that
+    clients do not stream on, silently, on what this instance last knew: they resume on
+    another instance (new streams here wait for the watch, then get 503)."""
 
 
 class WatchCapacityError(StoreUnavailable):
@@ -244,3 +248,14 @@ class Fanout:
             if keepalive_due:
                 next_keepalive = loop.time() + self.options.keepalive
             self._subscribers.sweep(keepalive_due)
+            if self._subscribers and self._feed.down_for() > self.options.unreachable_after:
+                log.warning(
+                    "the store watch is down for %.1f s: ending %d streams (clients resume "
+                    "elsewhere)",
+                    self._feed.down_for(),
+                    len(self._subscribers),
+                )
+                self._subscribers.drop_all(
+                    "store unreachable",
+                    say="stream ended: this instance cannot reach etcd; resume elsewhere",
+                )

@@ -135,8 +135,11 @@ class Subscribers:
             subscriber.writer.abort()
         subscriber.finish(reason)
 
-    def drop_all(self, reason: str) -> None:
+    def drop_all(self, reason: str, say: str | None = None) -> None:
+        """End every stream, after writing `say` to each as a comment."""
         for subscriber in list(self._all):
+            if say is not None:
+                subscriber.say(say)
             self.drop(subscriber, reason, abort=False)
 
     def drop_token(self, token_name: str, reason: str) -> None:

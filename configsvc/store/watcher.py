@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -60,6 +61,10 @@ class ChangeFeed(Protocol):
         """Return once the watch is established (at once when it is)."""
         ...
 
+    def down_for(self) -> float:
+        """Seconds the watch has been interrupted (0 while it is up)."""
+        ...
+
     def on(self, family: str, handler: ChangeHandler) -> None: ...
 
     def on_start(self, handler: StartHandler) -> None: ...
@@ -88,6 +93,10 @@ class StoreWatcher:
         self._start_handlers: list[StartHandler] = []
         self._gap_handlers: list[GapHandler] = []
         self._head = 0
+        self._started = False
+        """The watch has read a current revision (false again after a gap)."""
+        self._down_since: float | None = None
+        """When the watch broke (None while it is up)."""
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -125,12 +134,20 @@ class StoreWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def down_for(self) -> float:
+        """Seconds the watch has been interrupted (0 while it is up)."""
+        since = self._down_since
+        return 0.0 if since is None else time.monotonic() - since
+
     async def _run(self) -> None:
         delay = self._options.retry_initial
         while True:
             try:
-                if not self._ready.is_set():
+                if not self._started:
                     await self._start_over()
+                elif self._down_since is not None:
+                    await self._kv.current_revision()  # etcd answers again
+                    self._back()
                 async for change in self._kv.watch(self._prefix, self._head + 1):
                     delay = self._options.retry_initial
                     self._dispatch(change)
@@ -144,8 +161,21 @@ class StoreWatcher:
                 log.warning("store watch interrupted (%s); resuming from %d", exc, self._head + 1)
             except Exception:
                 log.exception("store watch failed; resuming from %d", self._head + 1)
+            self._interrupted()
             await asyncio.sleep(random.uniform(0, delay))  # noqa: S311 - jitter
             delay = min(self._options.retry_max, delay * 2)
+
+    def _interrupted(self) -> None:
+        """The watch broke: new followers wait (`wait_ready`) until etcd answers again."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        self._ready.clear()
+
+    def _back(self) -> None:
+        if self._down_since is not None:
+            log.info("store watch back after %.1f s", self.down_for())
+        self._down_since = None
+        self._ready.set()
 
     async def _start_over(self) -> None:
         self._head = await self._kv.current_revision()
@@ -153,10 +183,12 @@ class StoreWatcher:
             pending = handler(self._head)
             if pending is not None:
                 await pending
-        self._ready.set()
+        self._started = True
+        self._back()
 
     def _gap(self) -> None:
         log.warning("store watch behind compaction at %d; starting over", self._head)
+        self._started = False
         self._ready.clear()
         for handler in self._gap_handlers:
             handler()

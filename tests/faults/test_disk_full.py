@@ -171,13 +171,6 @@ def start_on_full_disk(serve: EmbeddedServe, disk: Path) -> dict[str, Any]:
     return {"exit_code": code, "last_line": said[-1] if said else None}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=EtcdLeftDead,
-    reason="configsvc serve does not supervise its embedded etcd: when etcd exits (a full "
-    "disk is fatal to it), the service runs on answering 503 to everything, /healthz 200, "
-    "and never starts etcd again nor exits, even once space is free",
-)
 def test_embedded_etcd_disk_full(
     small_disk: Path,
     tmp_path: Path,

@@ -152,13 +152,6 @@ def stale_clients(scenario: Scenario, current: dict[str, tuple[int, int]]) -> li
     return stale
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LeftStale,
-    reason="a service instance cut off from etcd keeps its watch streams open and sends "
-    "keep-alives: its SDK clients and streams stay 'streaming' on old data, silently, until "
-    "the link heals (the store watch's interruption is logged, but streams are not told)",
-)
 def test_service_instance_cut_off_from_etcd(
     scenario: Scenario, lab: NetLab, report: Callable[[dict[str, Any]], None]
 ) -> None:

@@ -24,6 +24,7 @@ class ScriptedFeed:
 
     def __init__(self) -> None:
         self.head = 0
+        self.down = 0.0
         self.versions: dict[tuple[str, str], int] = {}
         self._ready = asyncio.Event()
         self._handlers: dict[str, list[ChangeHandler]] = {}
@@ -32,6 +33,9 @@ class ScriptedFeed:
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
+
+    def down_for(self) -> float:
+        return self.down
 
     def on(self, family: str, handler: ChangeHandler) -> None:
         self._handlers.setdefault(family, []).append(handler)
@@ -110,6 +114,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int, dict[str, Any]]] = []
+        self.comments: list[str] = []
         self.full = False
         self.aborted = False
 
@@ -117,6 +122,7 @@ class Recorder:
         if self.full:
             return False
         if raw.startswith(b":"):
+            self.comments.append(raw.decode()[1:].strip())
             return True
         fields = dict(line.split(": ", 1) for line in raw.decode().strip().split("\n"))
         self.events.append((fields["event"], int(fields["id"]), json.loads(fields["data"])))
@@ -308,3 +314,25 @@ async def test_a_document_joins_the_spec_written_in_its_revision(
     ]
     assert rewritten not in recorder(sub).revisions()
     assert recorder(sub).revisions()[-1] == old_layout
+
+
+async def test_streams_end_when_the_store_watch_stays_down(
+    feed: ScriptedFeed, replayer: ScriptedReplayer
+) -> None:
+    """A brief interruption keeps the streams; a long one ends them, saying why, so that
+    clients resume on an instance that still reaches etcd."""
+    fanout = make_fanout(feed, replayer, sweep_interval=0.01, unreachable_after=0.5)
+    feed.start(1)
+    sub = subscriber("prod")
+    await fanout.subscribe(sub, 1)
+    fanout.start()
+    try:
+        feed.down = 0.2
+        await asyncio.sleep(0.05)
+        assert not sub.done.done()
+        feed.down = 0.6
+        reason = await asyncio.wait_for(sub.done, 1)
+        assert reason == "store unreachable"
+        assert recorder(sub).comments[-1].startswith("stream ended: this instance cannot")
+    finally:
+        await fanout.stop()
