@@ -97,6 +97,7 @@ class StoreWatcher:
         """The watch has read a current revision (false again after a gap)."""
         self._down_since: float | None = None
         """When the watch broke (None while it is up)."""
+        self._probe: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -128,8 +129,9 @@ class StoreWatcher:
         self._task = asyncio.create_task(self._run(), name="configsvc-store-watch")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [task for task in (self._task, self._probe) if task is not None]
+        self._task = self._probe = None
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -145,9 +147,6 @@ class StoreWatcher:
             try:
                 if not self._started:
                     await self._start_over()
-                elif self._down_since is not None:
-                    await self._kv.current_revision()  # etcd answers again
-                    self._back()
                 async for change in self._kv.watch(self._prefix, self._head + 1):
                     delay = self._options.retry_initial
                     self._dispatch(change)
@@ -166,10 +165,22 @@ class StoreWatcher:
             delay = min(self._options.retry_max, delay * 2)
 
     def _interrupted(self) -> None:
-        """The watch broke: new followers wait (`wait_ready`) until etcd answers again."""
+        """The watch broke: new followers wait (`wait_ready`) until etcd answers a read
+        again, which a task of its own finds out (the watch may stay quiet)."""
         if self._down_since is None:
             self._down_since = time.monotonic()
         self._ready.clear()
+        if self._started and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.create_task(self._probe_until_back())
+
+    async def _probe_until_back(self) -> None:
+        while self._down_since is not None and self._started:
+            try:
+                await self._kv.current_revision()
+            except StoreUnavailable:
+                await asyncio.sleep(self._options.retry_initial)
+                continue
+            self._back()
 
     def _back(self) -> None:
         if self._down_since is not None:

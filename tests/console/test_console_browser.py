@@ -145,7 +145,7 @@ def test_browse_namespaces_documents_and_a_document_with_masked_secrets(
     )
     assert "Secret values show as ****" in console.text()
     console.wait_text("#fleet-title", "Fleet")
-    console.wait_text(".panel", "Fleet reporting is not available on this service")
+    console.wait_text(".panel", "No instance reports this document yet")
     console.full_screenshot("document")
 
 
