@@ -308,22 +308,11 @@ def delete_op(key: bytes, range_end: bytes | None = None) -> Any:
     return rpc.RequestOp(request_delete_range=request)
 
 
-def range_op(
-    key: bytes,
-    range_end: bytes | None = None,
-    *,
-    min_mod_revision: int = 0,
-    last: bool = False,
-) -> Any:
-    """A range read inside a transaction; `min_mod_revision` keeps keys changed since then;
-    `last` keeps only the greatest key of the range."""
+def range_op(key: bytes, range_end: bytes | None = None, *, min_mod_revision: int = 0) -> Any:
+    """A range read inside a transaction; `min_mod_revision` keeps keys changed since then."""
     request = rpc.RangeRequest(key=key, min_mod_revision=min_mod_revision)
     if range_end is not None:
         request.range_end = range_end
-    if last:
-        request.limit = 1
-        request.sort_order = rpc.RangeRequest.DESCEND
-        request.sort_target = rpc.RangeRequest.KEY
     return rpc.RequestOp(request_range=request)
 
 

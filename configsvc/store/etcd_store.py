@@ -34,7 +34,7 @@ from configsvc.store.etcd_client import (
     range_op,
 )
 from configsvc.store.keys import KeyLayout
-from configsvc.store.reads import DocumentReads, MissingSpec
+from configsvc.store.reads import DocumentReads
 from configsvc.store.records import (
     Action,
     Document,
@@ -160,34 +160,26 @@ class EtcdConfigStore:
     async def _read_current(
         self, ns: str, name: str, depends_on: WriteGuard | None = None
     ) -> _Current:
+        """The document, its version counter (and what `depends_on` guards), read at one
+        revision: the keys in one transaction, then the current version's spec pinned at
+        that transaction's revision (its key is known only once the document is read)."""
         doc_key = self.layout.doc(ns, name)
         version_key = self.layout.version(ns, name)
-        specs = self.layout.history_spec_prefix(ns, name)
-        ops = [
-            range_op(doc_key),
-            range_op(version_key),
-            range_op(specs, prefix_end(specs), last=True),
-        ]
+        ops = [range_op(doc_key), range_op(version_key)]
         if depends_on is not None:
             ops.append(range_op(depends_on.key))
         response = await self.kv.txn([], ops)
         doc_kvs = response.responses[0].response_range.kvs
         version_kvs = response.responses[1].response_range.kvs
-        spec_kvs = response.responses[2].response_range.kvs
         dependency_revision = 0
         if depends_on is not None:
-            dep_kvs = response.responses[3].response_range.kvs
+            dep_kvs = response.responses[2].response_range.kvs
             dependency_revision = dep_kvs[0].mod_revision if dep_kvs else 0
             depends_on.observe(dep_kvs[0].value if dep_kvs else None, dependency_revision)
         document = None
         if doc_kvs:
             head = DocumentHead.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
-            spec = head.legacy_spec
-            if spec is None:
-                if not spec_kvs:
-                    raise MissingSpec(f"{ns}/{name} version {head.version} has no spec")
-                spec = self.codec.decode(ns, name, spec_kvs[0].value)
-            document = head.document(spec)
+            (document,) = await self.reads.join([head], response.header.revision)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
         return _Current(document, last_version, guard, dependency_revision)
