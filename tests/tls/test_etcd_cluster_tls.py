@@ -68,6 +68,7 @@ def put_until_written(api: httpx.Client, rps: int) -> int:
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # three TLS members to start: ~30 s on a loaded 2-core machine
 def test_losing_the_member_in_use_moves_to_the_next(
     service: HttpsService, tls_cluster: EtcdCluster
 ) -> None:
