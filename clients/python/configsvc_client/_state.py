@@ -88,7 +88,11 @@ class ConfigState:
     # -- subscriptions ----------------------------------------------------------------
 
     def bind(self, key: str, model: type[M]) -> Binding[M]:
-        """A binding of `key`, holding the current version at once if it validates."""
+        """A binding of `key`, holding the current version at once if it validates.
+
+        A current version that fails `model` is reported as a later one would be: the
+        binding's `error`, the client's `error` and a warning (it stays applied for the
+        bindings it passed; this one holds None until a version passes)."""
         namespace, _ = split_key(key)
         if not self.watches(namespace):
             raise ValueError(f"{key}: namespace {namespace!r} is not watched by this client")
@@ -98,7 +102,7 @@ class ConfigState:
             try:
                 binding._set(binding._validate(current), current)
             except DocumentRejected as exc:
-                binding._reject(f"{key} v{current.version} rejected: {exc}")
+                self._reject(key, f"{key} v{current.version} rejected: {exc}", [binding])
         self._bindings.setdefault(key, []).append(binding)
         return binding
 
@@ -199,12 +203,7 @@ class ConfigState:
             try:
                 values = [b._validate(new) for b in bindings]
             except DocumentRejected as exc:
-                message = f"{key} v{new.version} rejected: {exc}"
-                log.warning("not applying %s", message)
-                self._doc_errors.pop(key, None)
-                self._doc_errors[key] = message
-                for binding in bindings:
-                    binding._reject(message)
+                self._reject(key, f"{key} v{new.version} rejected: {exc}", bindings)
                 return
             self._docs[key] = new
         else:
@@ -224,6 +223,15 @@ class ConfigState:
                     log.exception("on_change callback failed for %s", key)
 
         notes.append(notify)
+
+    def _reject(self, key: str, message: str, bindings: Iterable[Binding[Any]]) -> None:
+        """Report a version of `key` that failed a bound model: logged, the newest error of
+        the client, and the error of `bindings`."""
+        log.warning("not applying %s", message)
+        self._doc_errors.pop(key, None)
+        self._doc_errors[key] = message
+        for binding in bindings:
+            binding._reject(message)
 
     def _clear_error(self, key: str) -> None:
         self._doc_errors.pop(key, None)
