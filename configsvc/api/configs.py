@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Annotated, Any
 
 from configsvc_schemas.wire import API_PREFIX
@@ -62,6 +63,8 @@ class DocumentIn(BaseModel):
     revision: int | None = None
     updated_at: str | None = None
     updated_by: str | None = None
+    action: str | None = None
+    rolled_back_to: int | None = None
 
 
 class RollbackIn(BaseModel):
@@ -310,7 +313,9 @@ async def rollback(
         result = await services.store.put(
             ns,
             name,
-            lambda current: write.content(current, message),
+            lambda current: replace(
+                write.content(current, message), rolled_back_to=body.to_version
+            ),
             author=caller.name,
             action=Action.ROLLBACK,
             origin=origin_of(request),

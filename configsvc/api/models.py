@@ -33,6 +33,7 @@ DOCUMENT_EXAMPLE: dict[str, Any] = {
     "revision": 1234,
     "updated_at": "2026-11-22T01:02:03.456Z",
     "updated_by": "deploy-bot",
+    "action": "put",
 }
 
 
@@ -94,6 +95,10 @@ class DocumentOut(_Answer):
     revision: int = Field(description="the store's revision of this change")
     updated_at: str = Field(description="RFC 3339 UTC")
     updated_by: str = Field(description="the token's name")
+    action: Literal["put", "rollback"] = Field(description="what wrote this version")
+    rolled_back_to: int | None = Field(
+        default=None, description="for a rollback: the version whose spec it restored"
+    )
 
 
 class PutOut(DocumentOut):
@@ -140,6 +145,9 @@ class HistoryItemOut(_Answer):
     message: str | None
     action: Literal["put", "delete", "rollback"]
     kind: str | None
+    rolled_back_to: int | None = Field(
+        default=None, description="for a rollback: the version whose spec it restored"
+    )
 
 
 class HistoryOut(_Answer):

@@ -19,13 +19,20 @@ from configsvc.cli._cmd_promote import promote
 from configsvc.cli._cmd_rollback import rollback
 from configsvc.cli._cmd_serve import serve
 from configsvc.cli._cmd_watch import watch
-from configsvc.cli._options import CaOption, GlobalFlags, OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import (
+    CaOption,
+    DataDirOption,
+    GlobalFlags,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+)
 
 DISTRIBUTION = "configsvc"
 HELP = """Hot-reloading configuration for services that call LLMs.
 
-Talks to a configsvc service over HTTP. --url, --token and -o may come before or after
-the command's name.
+Talks to a configsvc service over HTTP. --url, --token, --data-dir and -o may come before
+or after the command's name.
 
 Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
 """
@@ -84,6 +91,7 @@ def _root(
     token: TokenOption = None,
     output: OutputOption = None,
     ca: CaOption = None,
+    data_dir: DataDirOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -91,4 +99,4 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = GlobalFlags(url, token, output, ca)
+    ctx.obj = GlobalFlags(url, token, output, ca, data_dir)

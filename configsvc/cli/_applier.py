@@ -74,16 +74,33 @@ class Outcome:
         return f"{self.result.value:<12}  {self.subject}{version}  ({self.source})"
 
 
+SERVICE_SET_FIELDS = frozenset({"version", "revision", "updated_at", "updated_by"})
+"""Fields only the service sets: a document holding them was read from the service."""
+
+
+def with_message(body: dict[str, Any], message: str | None) -> dict[str, Any]:
+    """`body` with `message` as its change message when it has none of its own, or when it
+    was read back from the service (its message then describes the version read, not
+    this change)."""
+    if not message:
+        return body
+    if body.get("message") and not SERVICE_SET_FIELDS & body.keys():
+        return body
+    return {**body, "message": message}
+
+
 class Applier:
-    """Puts documents through one API connection; `dry_run` validates and stores nothing.
+    """Puts documents through one API connection; `dry_run` validates and stores nothing;
+    `message` is the change message of documents and kinds that have none (`with_message`).
 
     Failures of one document are outcomes; failures of the connection (unreachable service,
     bad token) raise `CliError`, since every other document would fail the same way.
     """
 
-    def __init__(self, api: Api, *, dry_run: bool = False) -> None:
+    def __init__(self, api: Api, *, dry_run: bool = False, message: str | None = None) -> None:
         self._api = api
         self._dry_run = dry_run
+        self._message = message
 
     def apply_file(self, path: Path) -> Iterator[Outcome]:
         yield from self.apply_files([path])
@@ -96,7 +113,7 @@ class Applier:
             try:
                 loaded += load_file(path)
             except FileError as exc:
-                where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+                where = f"{exc.path}:{exc.line}" if exc.line is not None else exc.path
                 loaded.append(Outcome(Result.FAILED, where, error=exc.reason))
         for document in loaded:
             if isinstance(document, LocalDocument) and document.is_kind:
@@ -107,7 +124,10 @@ class Applier:
             elif document.is_kind:
                 continue
             elif kinds_only:
-                error = "not a kind file (a kind file has top-level kind and schema)"
+                error = (
+                    "not a kind file (a kind file has top-level kind and schema; "
+                    "documents go through configsvc apply -f)"
+                )
                 yield Outcome(Result.FAILED, document.where, error=error)
             else:
                 yield self.apply_document(document)
@@ -123,6 +143,7 @@ class Applier:
             for key in ("schema", "description", "message")
             if document.body.get(key) is not None
         }
+        body = with_message(body, self._message)
         unknown = sorted(set(document.body) - {"kind", "schema", "description", "message"})
         if unknown:
             error = f"unknown field(s) in a kind file: {', '.join(unknown)}"
@@ -151,7 +172,8 @@ class Applier:
     def _put(self, ref: DocRef, document: LocalDocument) -> Outcome:
         path = doc_path(ref.namespace, ref.name)
         params = {"dry_run": "true"} if self._dry_run else None
-        response = self._api.request("PUT", path, params=params, body=document.body)
+        body = with_message(document.body, self._message)
+        response = self._api.request("PUT", path, params=params, body=body)
         return self._outcome(response, document.where, ref, None)
 
     def _outcome(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from configsvc.cli._cmd_docs import YesOption
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._session import confirm, open_session
 
 
@@ -19,11 +19,12 @@ def reclaim(
     yes: YesOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Trim every document's history to its last N versions, then compact and defragment
     etcd and clear its NOSPACE alarm. Works while the store is full."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         if not yes:
             confirm(f"Remove all but the last {keep} versions of every document's history?")
         result = s.api.request("POST", "/v1/admin/reclaim", body={"keep_versions": keep}).json()
@@ -46,10 +47,11 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 1000,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Every change: documents, tokens, kinds, reclaims (who, when, what, from where)."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         params: dict[str, str | int] = {"limit": limit}
         if since:
             params["since"] = since

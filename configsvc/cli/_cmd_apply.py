@@ -1,4 +1,4 @@
-"""`apply -f FILE|DIR [--dry-run] [--watch]`: write local documents to the service."""
+"""`apply -f FILE|DIR|- [-m MSG] [--dry-run] [--watch]`: write local documents to the service."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import typer
 
 from configsvc.cli._applier import Applier, Outcome
 from configsvc.cli._errors import CliError
-from configsvc.cli._files import find_files
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._files import STDIN, find_files
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import Printer
 from configsvc.cli._session import Session, open_session
 from configsvc.cli._watchfolder import DEFAULT_DEBOUNCE_MS, watch_changes
@@ -21,8 +21,20 @@ def apply(
     ctx: typer.Context,
     files: Annotated[
         list[Path],
-        typer.Option("--file", "-f", help="A YAML/JSON file or a folder of them (repeatable)"),
+        typer.Option(
+            "--file",
+            "-f",
+            help="A YAML/JSON file, a folder of them, or - for standard input (repeatable)",
+        ),
     ],
+    message: Annotated[
+        str | None,
+        typer.Option(
+            "--message",
+            "-m",
+            help="Change message of documents that have none (or were read with get)",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate on the service; store nothing")
     ] = False,
@@ -34,6 +46,7 @@ def apply(
     ] = DEFAULT_DEBOUNCE_MS,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Create or update documents from files, one by one, and report each.
@@ -42,9 +55,11 @@ def apply(
     identical document) or refused with the service's field paths. A folder is applied
     document by document, not as one transaction. Kind files (top-level `kind` and
     `schema`) are applied first, so a folder may hold kinds and their documents.
+    `-f -` reads documents from standard input, e.g. from `get … -o yaml | sed …`.
     """
-    with open_session(ctx, url, token, output) as s:
-        applier = Applier(s.api, dry_run=dry_run)
+    check_sources(files, watch=watch)
+    with open_session(ctx, url, token, output, data_dir) as s:
+        applier = Applier(s.api, dry_run=dry_run, message=message)
         if watch:
             _watch(s, applier, files, debounce)
             return
@@ -56,6 +71,17 @@ def apply(
 
 def _expand(roots: list[Path]) -> list[Path]:
     return [path for root in roots for path in find_files(root)]
+
+
+def check_sources(roots: list[Path], *, watch: bool = False) -> None:
+    """A usage error (exit 2) for standard input given twice, or with --watch."""
+    given = sum(root == STDIN for root in roots)
+    if given and watch:
+        raise typer.BadParameter(
+            "--watch follows files and folders, not standard input", param_hint="-f -"
+        )
+    if given > 1:
+        raise typer.BadParameter("standard input can be read once", param_hint="-f -")
 
 
 class Reporter:

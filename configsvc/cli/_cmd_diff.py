@@ -10,7 +10,7 @@ import typer
 from configsvc.cli._errors import CliError
 from configsvc.cli._files import find_files, load_file
 from configsvc.cli._http import doc_path
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import Printer
 from configsvc.cli._refs import DocRef, parse_ref
 from configsvc.cli._session import Session, open_session
@@ -32,10 +32,13 @@ def diff(
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help="Compare this file (or folder) with the service"),
+        typer.Option(
+            "--file", "-f", help="Compare this file (or folder, or - for stdin) with the service"
+        ),
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Show what changed, as a unified diff of the YAML (secret values masked).
@@ -47,7 +50,7 @@ def diff(
         raise typer.BadParameter("give either NS/NAME or -f FILE", param_hint="NS/NAME")
     if file is not None and (from_version or to_version):
         raise typer.BadParameter("--from and --to compare versions of NS/NAME, not files")
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         if ref is not None:
             _diff_versions(s, ref, from_version, to_version)
         else:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from configsvc.cli._http import doc_path
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import to_yaml
 from configsvc.cli._refs import DocRef, parse_namespace, parse_ref
 from configsvc.cli._session import Session, confirm, open_session
@@ -34,13 +34,14 @@ def get(
     show_secrets: ShowSecretsOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Show a document (its current version, or --version V).
 
     The table output is the document as YAML, which `apply -f` takes back as it is.
     """
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         path = doc_path(ref.namespace, ref.name, *(("versions", version) if version else ()))
         document = s.api.get(path)
         if show_secrets:
@@ -81,10 +82,11 @@ def list_(
     show_secrets: ShowSecretsOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """List the documents of a namespace (or, with no NS, the namespaces)."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         if namespace is None:
             found = s.api.get("/v1/namespaces")
             s.out.emit(found, lambda: s.out.table(["NAMESPACE"], [[n] for n in found["items"]]))
@@ -112,10 +114,11 @@ def delete(
     yes: YesOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Delete a document; its history is kept (and `rollback` can bring it back)."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         path = doc_path(ref.namespace, ref.name)
         if not yes:
             current = s.api.get(path)
@@ -132,10 +135,11 @@ def history(
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """The versions of a document, newest first: version, when, who, action, message."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         params = {"limit": limit} if limit else None
         found = s.api.get(doc_path(ref.namespace, ref.name, "history"), params)
         items = found["items"]

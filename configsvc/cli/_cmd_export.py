@@ -18,7 +18,7 @@ from configsvc_schemas.wire import namespace_path
 
 from configsvc.cli._cmd_docs import ShowSecretsOption, note_hidden_secrets
 from configsvc.cli._errors import CliError
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import to_yaml
 from configsvc.cli._refs import parse_namespace
 from configsvc.cli._session import Session, open_session
@@ -40,6 +40,7 @@ def export(
     show_secrets: ShowSecretsOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Write the documents of NS as YAML that `configsvc apply -f` takes back.
@@ -47,7 +48,7 @@ def export(
     To stdout as one YAML stream (`-o json`: a JSON list), or with --dir one file per
     document. Secret values show as **** unless --show-secrets (and the token may read them).
     """
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         listing = s.api.get(namespace_path(namespace))
         if show_secrets:
             note_hidden_secrets(s)

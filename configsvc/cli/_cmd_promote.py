@@ -16,7 +16,7 @@ from configsvc_schemas.wire import API_PREFIX
 
 from configsvc.cli._cmd_docs import YesOption
 from configsvc.cli._errors import CliError
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import Printer
 from configsvc.cli._refs import parse_namespace
 from configsvc.cli._secrets import SecretMasker
@@ -51,6 +51,7 @@ def promote(
     yes: YesOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Copy the documents of SRC into DST (shows the diff and asks first).
@@ -61,7 +62,7 @@ def promote(
     """
     if source == target:
         raise typer.BadParameter("SRC and DST are the same namespace", param_hint="DST")
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         request: dict[str, Any] = {"from": source, "to": target}
         if names:
             request["names"] = names

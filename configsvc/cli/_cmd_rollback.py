@@ -10,7 +10,7 @@ from configsvc.cli._cmd_diff import fetch_version, masked, side
 from configsvc.cli._cmd_docs import RefArgument, YesOption
 from configsvc.cli._errors import CliError
 from configsvc.cli._http import doc_path
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import Printer
 from configsvc.cli._session import confirm, open_session
 from configsvc.cli._yamldiff import diff_documents, print_diff
@@ -30,12 +30,13 @@ def rollback(
     yes: YesOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Write a new version whose spec equals an earlier one (shows the diff and asks first)."""
     if (to is None) == (steps is None):
         raise typer.BadParameter("give exactly one of --to V and --steps N", param_hint="--to")
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         history = s.api.get(doc_path(ref.namespace, ref.name, "history"))["items"]
         latest = max(row["version"] for row in history)
         target = to if to is not None else latest - (steps or 0)

@@ -11,10 +11,10 @@ import typer
 from configsvc_schemas.wire import KIND_NAME_RULE, NAME_PATTERN, is_valid_kind_name, schema_path
 
 from configsvc.cli._applier import Applier
-from configsvc.cli._cmd_apply import Reporter
+from configsvc.cli._cmd_apply import Reporter, check_sources
 from configsvc.cli._errors import CliError
 from configsvc.cli._files import find_files
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._session import confirm, flags_of, open_session
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -42,6 +42,7 @@ def schemas(
     ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """List the kinds the service knows, or export their JSON Schemas.
@@ -51,7 +52,7 @@ def schemas(
     `# yaml-language-server: $schema=DIR/ModelEndpoints.json`. With --spec, each file is
     the spec's JSON Schema as the service has it (e.g. for datamodel-code-generator).
     """
-    ctx.obj = flags_of(ctx, url, token, output)
+    ctx.obj = flags_of(ctx, url, token, output, data_dir)
     if ctx.invoked_subcommand is not None:
         return
     with open_session(ctx, None, None, None) as s:
@@ -88,19 +89,23 @@ def apply_kinds(
     ctx: typer.Context,
     files: Annotated[
         list[Path],
-        typer.Option("--file", "-f", help="A kind file (YAML/JSON) or a folder of them"),
+        typer.Option(
+            "--file", "-f", help="A kind file (YAML/JSON), a folder of them, or - for stdin"
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check on the service; store nothing")
     ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Register or replace user kinds from files with top-level `kind`, `schema` and an
     optional `description` (and `message`). The service refuses a schema that a stored
     document of the kind would not fit, naming each document."""
-    with open_session(ctx, url, token, output) as s:
+    check_sources(files)
+    with open_session(ctx, url, token, output, data_dir) as s:
         applier = Applier(s.api, dry_run=dry_run)
         report = Reporter(s.out, stream=False)
         paths = [path for root in files for path in find_files(root)]
@@ -116,12 +121,13 @@ def delete_kind(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Delete a user kind (refused while any document has it)."""
     if not is_valid_kind_name(kind):
         raise typer.BadParameter(f"{kind!r} is not a kind name: {KIND_NAME_RULE}")
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         if not yes:
             confirm(f"delete kind {kind}?")
         s.api.request("DELETE", schema_path(kind))
@@ -134,12 +140,13 @@ def kind_history(
     kind: Annotated[str, typer.Argument(help="A user kind")],
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """The versions of a user kind, newest first."""
     if not is_valid_kind_name(kind):
         raise typer.BadParameter(f"{kind!r} is not a kind name: {KIND_NAME_RULE}")
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         found = s.api.get(f"{schema_path(kind)}/history")
         columns = ["VERSION", "ACTION", "UPDATED", "BY", "MESSAGE"]
         rows = [

@@ -9,8 +9,8 @@ import typer
 from configsvc_schemas.wire import default_data_dir
 
 from configsvc.cli._errors import CliError
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
-from configsvc.cli._session import open_session
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
+from configsvc.cli._session import flags_of, open_session
 from configsvc.crypto.keyring import (
     KEY_FILE_NAME,
     KeyringError,
@@ -41,13 +41,16 @@ def rotate_key(
     ] = True,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Add a new active key to the key file (keeping the old ones), then have the service
     re-seal every stored secret with it. On a cluster, give every instance the new key
     file before running this (see docs/security.md)."""
+    added = ""
     if new_key:
-        path = key_file or default_data_dir() / KEY_FILE_NAME
+        given_dir = flags_of(ctx, url, token, output, data_dir).data_dir
+        path = key_file or (given_dir or default_data_dir()) / KEY_FILE_NAME
         try:
             keyring = load_keyring(path)
         except KeyringError as exc:
@@ -55,8 +58,15 @@ def rotate_key(
         rotated = keyring.with_new_active()
         write_keyring(rotated, path)
         typer.echo(f"added key {rotated.active} to {path} (now active)", err=True)
-    with open_session(ctx, url, token, output) as s:
-        result = s.api.request("POST", "/v1/admin/secrets/rotate").json()
+        added = (
+            f" (key {rotated.active} was added to {path}: once the service can reach it, "
+            "re-seal with `configsvc secrets rotate-key --no-new-key`)"
+        )
+    with open_session(ctx, url, token, output, data_dir) as s:
+        try:
+            result = s.api.request("POST", "/v1/admin/secrets/rotate").json()
+        except CliError as exc:
+            raise CliError(exc.message + added) from None
         s.out.emit(
             result,
             lambda: s.out.line(

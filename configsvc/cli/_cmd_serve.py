@@ -8,12 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from configsvc.cli._errors import CliError
+from configsvc.cli._options import GlobalFlags
 
 SERVER_EXTRA_HINT = "install the server extra: pip install 'configsvc[server]'"
 TLS_PANEL = "TLS and etcd access"
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="Listen address (env: CONFIGSVC_HOST; default: 127.0.0.1)")
     ] = None,
@@ -106,6 +108,8 @@ def serve(
         raise CliError(
             f"serve needs {exc.name or 'the server modules'}; {SERVER_EXTRA_HINT}"
         ) from None
+    if data_dir is None and isinstance(ctx.obj, GlobalFlags):
+        data_dir = ctx.obj.data_dir  # `configsvc --data-dir DIR serve`
     given: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from configsvc_schemas.wire import Role
 
-from configsvc.cli._options import OutputFormat, OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputFormat, OutputOption, TokenOption, UrlOption
 from configsvc.cli._session import open_session
 
 app = typer.Typer(help="Create, list and revoke API tokens (needs an admin token).")
@@ -32,10 +32,11 @@ def create(
     ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Create a token and print it, alone on stdout: it is shown this once."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         body = {"name": name, "role": role.value, "namespaces": namespaces, "secrets": secrets}
         created = s.api.request("POST", "/v1/tokens", body=body).json()
         if s.out.fmt is OutputFormat.TABLE:
@@ -55,10 +56,11 @@ def list_(
     ctx: typer.Context,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """List the tokens (never their secret values)."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         found = s.api.get("/v1/tokens")
         columns = ["NAME", "ROLE", "NAMESPACES", "SECRETS", "CREATED", "BY"]
         rows = [
@@ -81,9 +83,10 @@ def revoke(
     name: Annotated[str, typer.Argument(help="The token's name")],
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
     """Revoke a token; it stops working at once on every instance."""
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         result = s.api.request("DELETE", f"/v1/tokens/{name}").json()
         s.out.emit(result, lambda: s.out.line(f"revoked token {name!r}"))

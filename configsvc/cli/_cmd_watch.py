@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from configsvc_schemas.wire import EventName
 
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._output import Printer
 from configsvc.cli._refs import parse_namespace
 from configsvc.cli._session import open_session
@@ -40,9 +41,11 @@ def watch(
     ] = DEFAULT_MAX_DELAY,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Print each change as it happens: time, revision, action, namespace/name, version.
+    """Print each change as it happens: time, revision, action, namespace/name, version
+    (put, delete, or rollback with the version it restored).
 
     The first line is a snapshot (how many documents there are); after a dropped stream
     it reconnects and resumes where it left off, so no change is missed or repeated.
@@ -50,7 +53,7 @@ def watch(
     """
     from configsvc.cli._stream import Follower, StreamOptions  # the SDK's parser: only here
 
-    with open_session(ctx, url, token, output) as s:
+    with open_session(ctx, url, token, output, data_dir) as s:
         follower = Follower(
             s.api,
             namespaces,
@@ -66,20 +69,41 @@ def watch(
 
 
 def summary(event: StreamEvent, now: datetime | None = None) -> dict[str, Any]:
-    """The fields of one output line (and of one JSON line with `-o json`)."""
+    """The fields of one output line (and of one JSON line with `-o json`).
+
+    `action` is `snapshot`, `delete`, or what wrote a put's version: `put` or `rollback`
+    (then `rolled_back_to` names the version it restored; a service that does not say
+    means `put`)."""
     data = event.data
     line: dict[str, Any] = {
         "time": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "revision": event.revision,
         "action": event.kind,
     }
-    if event.kind == "snapshot":
+    if event.kind == EventName.SNAPSHOT:
         items = data.get("items") or []
         line.update(namespaces=data.get("namespaces"), documents=len(items))
-    else:
-        line.update(namespace=data.get("namespace"), name=data.get("name"))
-        line.update(version=data.get("version"))
+        return line
+    line.update(namespace=data.get("namespace"), name=data.get("name"))
+    line.update(version=data.get("version"))
+    if event.kind == EventName.PUT:
+        line.update(action=data.get("action") or EventName.PUT)
+        line.update(rolled_back_to=data.get("rolled_back_to"))
     return line
+
+
+def describe(line: dict[str, Any]) -> tuple[str, str]:
+    """The subject and the detail of one line for people, e.g. `prod/chat-models` and
+    `to version 3: now version 5` for a rollback."""
+    if line["action"] == EventName.SNAPSHOT:
+        return ",".join(line["namespaces"] or []), f"{line['documents']} documents"
+    subject = f"{line['namespace']}/{line['name']}"
+    version = line["version"]
+    if version is None:
+        return subject, ""
+    if line.get("rolled_back_to") is not None:
+        return subject, f"to version {line['rolled_back_to']}: now version {version}"
+    return subject, f"version {version}"
 
 
 def _print(out: Printer, event: StreamEvent) -> None:
@@ -87,11 +111,7 @@ def _print(out: Printer, event: StreamEvent) -> None:
     if not out.is_table:
         out.record(line)
         return
-    if event.kind == "snapshot":
-        subject = ",".join(line["namespaces"] or [])
-        detail = f"{line['documents']} documents"
-    else:
-        subject = f"{line['namespace']}/{line['name']}"
-        detail = f"version {line['version']}" if line["version"] is not None else ""
-    text = f"{line['time']}  {line['revision'] or '-':>8}  {event.kind:<8}  {subject}  {detail}"
+    subject, detail = describe(line)
+    action = line["action"]
+    text = f"{line['time']}  {line['revision'] or '-':>8}  {action:<8}  {subject}  {detail}"
     out.line(text.rstrip())

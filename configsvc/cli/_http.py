@@ -14,6 +14,14 @@ from urllib.parse import quote
 import httpx
 
 from configsvc.cli._errors import CliError, FieldError, ServiceError
+from configsvc.cli._hints import (
+    hint_for_not_found,
+    no_token_message,
+    rejected_token_hint,
+    unreachable_hint,
+    url_origin,
+)
+from configsvc.cli._options import Target, TokenFile
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_BODY_IN_MESSAGE = 200
@@ -41,10 +49,14 @@ class Api:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
         ca: Path | None = None,
+        url_source: str = "--url",
+        token_file: TokenFile | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.token_source = token_source
+        self.url_source = url_source
+        self.token_file = token_file
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -57,7 +69,19 @@ class Api:
                 verify=_tls_context(self.url, ca),
             )
         except (httpx.InvalidURL, ValueError) as exc:
-            raise CliError(f"invalid service URL {url!r}: {exc}") from None
+            raise self._invalid_url(exc) from None
+
+    @classmethod
+    def to(cls, target: Target) -> Api:
+        """A connection to `target` (its URL and token, and where each came from)."""
+        return cls(
+            target.url,
+            target.token,
+            token_source=target.token_source,
+            ca=target.ca,
+            url_source=target.url_source,
+            token_file=target.token_file,
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -152,14 +176,26 @@ class Api:
         return _json(response)
 
     def transport_error(self, exc: httpx.HTTPError) -> CliError:
-        """One line for a request that got no answer."""
-        if isinstance(exc, httpx.ConnectError):
-            return CliError(f"cannot reach the service at {self.url}: {_reason(exc)}")
-        if isinstance(exc, httpx.TimeoutException):
-            return CliError(f"the service at {self.url} did not answer in time ({_reason(exc)})")
+        """One line for a request that got no answer: what happened and what to do."""
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return CliError(f"invalid service URL {self.url!r}: {exc}")
-        return CliError(f"request to {self.url} failed: {_reason(exc)}")
+            return self._invalid_url(exc)
+        hint = unreachable_hint(exc, self.url_source)
+        return CliError(f"{self.describe_failure(exc)}; {hint}")
+
+    def describe_failure(self, exc: httpx.HTTPError) -> str:
+        """What happened to a request that got no answer, in a few words (no advice)."""
+        where = f"{self.url}{url_origin(self.url_source)}"
+        if isinstance(exc, httpx.ConnectError):
+            return f"cannot reach the service at {where}: {_reason(exc)}"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"the service at {where} did not answer in time ({_reason(exc)})"
+        return f"request to {where} failed: {_reason(exc)}"
+
+    def _invalid_url(self, exc: Exception) -> CliError:
+        return CliError(
+            f"invalid service URL {self.url!r}{url_origin(self.url_source)}: "
+            f"{str(exc).rstrip('.')}; give one such as http://127.0.0.1:8080"
+        )
 
     def service_error(self, response: httpx.Response) -> ServiceError:
         """The error body of `response` as a `ServiceError` (also for non-JSON answers)."""
@@ -170,15 +206,34 @@ class Api:
             reason = str(error.get("message", "")) or response.reason_phrase
             details = tuple(FieldError.from_json(d) for d in error.get("details") or [])
         except (ValueError, KeyError, TypeError, AttributeError):
-            text = " ".join(response.text.split())[:MAX_BODY_IN_MESSAGE]
-            return ServiceError(status, "error", text or response.reason_phrase)
-        if status == 401:
-            reason += (
-                "; no token was given (use --token or CONFIGSVC_TOKEN)"
-                if not self.token
-                else f" (token from {self.token_source})"
-            )
+            return self._foreign_answer(response)
+        if status == httpx.codes.UNAUTHORIZED:
+            if not self.token:
+                reason = no_token_message(self.url, self.token_file)
+            else:
+                reason += f" ({self._token_origin()}, sent to {self.url}); " + rejected_token_hint(
+                    self.token_source, self.token_file
+                )
+        elif status == httpx.codes.NOT_FOUND:
+            hint = hint_for_not_found(response.request.url.path, reason)
+            reason += f"; {hint}" if hint else ""
         return ServiceError(status, code, reason, details)
+
+    def _token_origin(self) -> str:
+        if self.token_file is not None:
+            return f"the admin token of {self.token_file.path}"
+        return f"token from {self.token_source}"
+
+    def _foreign_answer(self, response: httpx.Response) -> ServiceError:
+        """An error answer that is not in configsvc's shape: something else answers there
+        (another server, a proxy), or a configsvc too old for this path."""
+        text = " ".join(response.text.split())[:MAX_BODY_IN_MESSAGE]
+        reason = (
+            f"{response.reason_phrase or 'an error'} from {self.url}, not in configsvc's "
+            f"error format{f' ({text})' if text else ''}; check that the URL"
+            f"{url_origin(self.url_source)} is the configsvc service"
+        )
+        return ServiceError(response.status_code, "error", reason)
 
 
 def _tls_context(url: str, ca: Path | None = None) -> ssl.SSLContext | bool:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -27,20 +28,28 @@ class Session:
 
 
 def flags_of(
-    ctx: typer.Context, url: str | None, token: str | None, output: OutputFormat | None
+    ctx: typer.Context,
+    url: str | None,
+    token: str | None,
+    output: OutputFormat | None,
+    data_dir: Path | None = None,
 ) -> GlobalFlags:
     """The command's own flags over those given before its name (kept in `ctx.obj`)."""
     earlier = ctx.obj if isinstance(ctx.obj, GlobalFlags) else None
-    return GlobalFlags(url, token, output).over(earlier)
+    return GlobalFlags(url, token, output, data_dir=data_dir).over(earlier)
 
 
 @contextmanager
 def open_session(
-    ctx: typer.Context, url: str | None, token: str | None, output: OutputFormat | None
+    ctx: typer.Context,
+    url: str | None,
+    token: str | None,
+    output: OutputFormat | None,
+    data_dir: Path | None = None,
 ) -> Iterator[Session]:
     """A session for the command of `ctx`, closed when the command ends."""
-    target = resolve(flags_of(ctx, url, token, output))
-    with Api(target.url, target.token, token_source=target.token_source, ca=target.ca) as api:
+    target = resolve(flags_of(ctx, url, token, output, data_dir))
+    with Api.to(target) as api:
         yield Session(api, Printer(target.output), SecretMasker(lambda: load_schemas(api)))
 
 

@@ -116,5 +116,5 @@ def _describe(exc: Exception, api: Api) -> str:
     if isinstance(exc, httpx.ReadTimeout):
         return "no data, not even a keep-alive, in time"
     if isinstance(exc, httpx.HTTPError):
-        return api.transport_error(exc).message
+        return api.describe_failure(exc)
     return str(exc)

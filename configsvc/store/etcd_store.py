@@ -297,6 +297,8 @@ class EtcdConfigStore:
                 updated_at=utc_now(),
                 updated_by=author,
                 message=content.message,
+                action=action,
+                rolled_back_to=content.rolled_back_to,
             )
             if dry_run:
                 return WriteResult(new, created=document is None, changed=True)
@@ -313,6 +315,7 @@ class EtcdConfigStore:
                 kind=content.kind,
                 spec=content.spec,
                 spec_bytes=len(spec),
+                rolled_back_to=content.rolled_back_to,
             )
             document_op = put_op(self.layout.doc(ns, name), new.stored_value())
             ops = self._version_ops(record, spec, document_op, origin)

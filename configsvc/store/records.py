@@ -30,6 +30,11 @@ class Action(enum.StrEnum):
     ROLLBACK = "rollback"
 
 
+def stored_action(data: dict[str, Any]) -> Action:
+    """The action recorded in stored metadata; `put` for keys written before it was kept."""
+    return Action(data.get("action") or Action.PUT)
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentHead:
     """A document key as read: the metadata of the current version.
@@ -48,6 +53,8 @@ class DocumentHead:
     updated_by: str
     message: str | None
     legacy_spec: dict[str, Any] | None = None
+    action: Action = Action.PUT
+    rolled_back_to: int | None = None
 
     @classmethod
     def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> DocumentHead:
@@ -62,6 +69,8 @@ class DocumentHead:
             updated_by=data["updated_by"],
             message=data.get("message"),
             legacy_spec=data.get("spec"),
+            action=stored_action(data),
+            rolled_back_to=data.get("rolled_back_to"),
         )
 
     def document(self, spec: dict[str, Any]) -> Document:
@@ -76,12 +85,18 @@ class DocumentHead:
             updated_at=self.updated_at,
             updated_by=self.updated_by,
             message=self.message,
+            action=self.action,
+            rolled_back_to=self.rolled_back_to,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A config document as stored, with the metadata the service adds."""
+    """A config document as stored, with the metadata the service adds.
+
+    `action` is what wrote this version: `put`, or `rollback` (then `rolled_back_to` is
+    the version whose spec it restored).
+    """
 
     namespace: str
     name: str
@@ -92,6 +107,8 @@ class Document:
     updated_at: str
     updated_by: str
     message: str | None = None
+    action: Action = Action.PUT
+    rolled_back_to: int | None = None
 
     def stored_value(self) -> bytes:
         """The etcd value of the document key: its metadata only (the revision is the key's
@@ -103,6 +120,8 @@ class Document:
                 "updated_at": self.updated_at,
                 "updated_by": self.updated_by,
                 "message": self.message,
+                "action": self.action.value,
+                **_rollback_target(self.rolled_back_to),
             }
         )
 
@@ -118,7 +137,14 @@ class Document:
             "revision": self.revision,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
+            "action": self.action.value,
+            **_rollback_target(self.rolled_back_to),
         }
+
+
+def _rollback_target(version: int | None) -> dict[str, int]:
+    """`rolled_back_to` of a rollback's metadata; nothing for other actions."""
+    return {} if version is None else {"rolled_back_to": version}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +167,8 @@ class HistoryRecord:
     spec_bytes: int | None = None
     """Size of the version's stored spec (0 for a delete; None in records of releases that
     did not count it)."""
+    rolled_back_to: int | None = None
+    """For a rollback: the version whose spec it restored (None in older records)."""
 
     def stored_value(self) -> bytes:
         return dumps(
@@ -152,6 +180,7 @@ class HistoryRecord:
                 "message": self.message,
                 "kind": self.kind,
                 "bytes": self.spec_bytes,
+                **_rollback_target(self.rolled_back_to),
             }
         )
 
@@ -171,6 +200,7 @@ class HistoryRecord:
             kind=data.get("kind"),
             spec=None,
             spec_bytes=data.get("bytes"),
+            rolled_back_to=data.get("rolled_back_to"),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -183,6 +213,7 @@ class HistoryRecord:
             "message": self.message,
             "action": self.action.value,
             "kind": self.kind,
+            **_rollback_target(self.rolled_back_to),
         }
 
     def document(self) -> Document | None:
@@ -199,6 +230,8 @@ class HistoryRecord:
             updated_at=self.updated_at,
             updated_by=self.updated_by,
             message=self.message,
+            action=self.action,
+            rolled_back_to=self.rolled_back_to,
         )
 
 
@@ -228,6 +261,8 @@ class NewContent:
     kind: str
     spec: dict[str, Any]
     message: str | None = None
+    rolled_back_to: int | None = None
+    """For a rollback: the version whose spec is restored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,8 @@ class Replayer:
                     updated_at=record.updated_at,
                     updated_by=record.updated_by,
                     message=record.message,
+                    action=record.action,
+                    rolled_back_to=record.rolled_back_to,
                 )
             changes.append(Change(record.namespace, record.name, record.revision, document))
         return revision, changes

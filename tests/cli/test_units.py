@@ -94,3 +94,52 @@ def test_flags_after_the_name_win_then_before_then_environment(tmp_path: Path) -
     (tmp_path / "admin.token").write_text("t-file\n")
     target = resolve(GlobalFlags(), {"CONFIGSVC_DATA_DIR": str(tmp_path)})
     assert (target.url, target.token, target.output) == ("http://127.0.0.1:8080", "t-file", "table")
+
+
+def test_the_token_resolves_flag_then_data_dir_flag_then_environment(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "admin.token").write_text("t-served\n")
+    env = {"CONFIGSVC_TOKEN": "t-env", "CONFIGSVC_DATA_DIR": str(tmp_path / "default")}
+    assert resolve(GlobalFlags(token="t-flag", data_dir=served), env).token == "t-flag"
+    from_dir = resolve(GlobalFlags(data_dir=served), env)
+    assert (from_dir.token, from_dir.token_source) == ("t-served", str(served / "admin.token"))
+    assert resolve(GlobalFlags(), env).token == "t-env"
+    # the flag before the command's name counts as well, the one after it wins
+    merged = GlobalFlags(url="http://after").over(GlobalFlags(data_dir=served))
+    assert resolve(merged, env).token == "t-served"
+
+
+def test_a_missing_admin_token_says_why(tmp_path: Path) -> None:
+    target = resolve(GlobalFlags(data_dir=tmp_path))
+    assert target.token is None and target.token_file is not None
+    assert (target.token_file.path, target.token_file.problem) == (
+        tmp_path / "admin.token",
+        "does not exist",
+    )
+    assert target.url_source == "default"
+    (tmp_path / "admin.token").write_text("\n")
+    empty = resolve(GlobalFlags(data_dir=tmp_path)).token_file
+    assert empty is not None and empty.problem == "is empty"
+    assert resolve(GlobalFlags(url="http://x")).url_source == "--url"
+    assert resolve(GlobalFlags(), {"CONFIGSVC_URL": "http://y"}).url_source == "CONFIGSVC_URL"
+
+
+def test_stdin_documents_yaml_json_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from configsvc.cli._files import STDIN
+
+    docs = "namespace: a\nname: x\n---\nnamespace: a\nname: y\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(docs))
+    assert [(d.where, d.body["name"]) for d in load_file(STDIN)] == [
+        ("<stdin>:1", "x"),
+        ("<stdin>:4", "y"),
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO('[{"name": "x"}, {"name": "y"}]'))
+    assert [d.body["name"] for d in load_file(STDIN)] == ["x", "y"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("{name: flow-style}"))
+    assert [d.body["name"] for d in load_file(STDIN)] == ["flow-style"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("[1, 2]"))
+    with pytest.raises(FileError, match="expected one document"):
+        load_file(STDIN)

@@ -105,7 +105,11 @@ class ConfigState:
     # -- subscriptions ----------------------------------------------------------------
 
     def bind(self, key: str, model: type[M]) -> Binding[M]:
-        """A binding of `key`, holding the current version at once if it validates."""
+        """A binding of `key`, holding the current version at once if it validates.
+
+        A current version that fails `model` is reported as a later one would be: the
+        binding's `error`, the client's `error` and a warning (it stays applied for the
+        bindings it passed; this one holds None until a version passes)."""
         namespace, _ = split_key(key)
         if not self.watches(namespace):
             raise ValueError(f"{key}: namespace {namespace!r} is not watched by this client")
@@ -115,7 +119,7 @@ class ConfigState:
             try:
                 binding._set(binding._validate(current), current)
             except DocumentRejected as exc:
-                binding._reject(f"{key} v{current.version} rejected: {exc}")
+                self._reject(key, current, str(exc), [binding])
         self._bindings.setdefault(key, []).append(binding)
         return binding
 
@@ -216,14 +220,7 @@ class ConfigState:
             try:
                 values = [b._validate(new) for b in bindings]
             except DocumentRejected as exc:
-                message = f"{key} v{new.version} rejected: {exc}"
-                log.warning("not applying %s", message)
-                self._doc_errors.pop(key, None)
-                self._doc_errors[key] = message
-                models = tuple(binding.model for binding in bindings)
-                self._rejections[key] = Rejection(new, str(exc), models)
-                for binding in bindings:
-                    binding._reject(message)
+                self._reject(key, new, str(exc), bindings)
                 return
             self._docs[key] = new
         else:
@@ -243,6 +240,22 @@ class ConfigState:
                     log.exception("on_change callback failed for %s", key)
 
         notes.append(notify)
+
+    def _reject(
+        self, key: str, document: Document, error: str, bindings: Iterable[Binding[Any]]
+    ) -> None:
+        """Report a version of `key` that failed a bound model, however the binding was made:
+        logged, the newest error of the client, the error of `bindings`, and a rejection for
+        the fleet's reports."""
+        bindings = list(bindings)
+        message = f"{key} v{document.version} rejected: {error}"
+        log.warning("not applying %s", message)
+        self._doc_errors.pop(key, None)
+        self._doc_errors[key] = message
+        models = tuple(binding.model for binding in bindings)
+        self._rejections[key] = Rejection(document, error, models)
+        for binding in bindings:
+            binding._reject(message)
 
     def _clear_error(self, key: str) -> None:
         self._doc_errors.pop(key, None)

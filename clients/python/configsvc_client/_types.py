@@ -15,13 +15,18 @@ from typing import Any, Literal, Protocol
 Revision = int
 """The store's global revision of a change (etcd's `mod_revision`); grows over time."""
 
+DEFAULT_ACTION = "put"
+"""The action of a version whose source does not say (files, memory, older services)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
     """One version of a config document, as the service (or a file) holds it.
 
     `spec` is the raw mapping; a `Binding` gives it typed. Immutable: a new version is a
-    new `Document`.
+    new `Document`. `action` is what wrote the version: `"put"`, or `"rollback"` (then
+    `rolled_back_to` is the version whose spec it restored); services that do not send it
+    mean `"put"`.
     """
 
     namespace: str
@@ -33,6 +38,8 @@ class Document:
     updated_at: str | None = None
     updated_by: str | None = None
     message: str | None = None
+    action: str = DEFAULT_ACTION
+    rolled_back_to: int | None = None
 
     @property
     def key(self) -> str:
@@ -56,6 +63,8 @@ class Document:
                 updated_at=_opt_str(data.get("updated_at")),
                 updated_by=_opt_str(data.get("updated_by")),
                 message=_opt_str(data.get("message")),
+                action=str(data.get("action") or DEFAULT_ACTION),
+                rolled_back_to=_opt_int(data.get("rolled_back_to")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a document: missing or wrong field {exc}") from None
@@ -72,11 +81,17 @@ class Document:
             "revision": self.revision,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
+            "action": self.action,
+            **({} if self.rolled_back_to is None else {"rolled_back_to": self.rolled_back_to}),
         }
 
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True, slots=True)

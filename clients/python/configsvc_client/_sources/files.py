@@ -1,4 +1,8 @@
-"""FileSource: documents from YAML files in a directory, reloaded when the files change."""
+"""FileSource: documents from YAML files in a directory, reloaded when the files change.
+
+It needs `watchfiles` and `PyYAML` (the `files` extra of the `configsvc-client`
+distribution), imported only when a file source is made.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import watchfiles
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from configsvc_client._options import ClientOptions
 from configsvc_client._types import (
@@ -21,8 +22,23 @@ from configsvc_client._types import (
     Update,
 )
 
+if TYPE_CHECKING:
+    import watchfiles
+
 YAML_SUFFIXES = (".yaml", ".yml")
 FILES_USER = "files"
+FILES_EXTRA = "pip install 'configsvc-client[files]' (or the configsvc distribution)"
+
+
+def _require_libraries() -> None:
+    """ImportError naming the extra to install when watchfiles or PyYAML is missing."""
+    try:
+        import watchfiles  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"ConfigClient.from_files needs {exc.name or 'watchfiles and PyYAML'}: {FILES_EXTRA}"
+        ) from exc
 
 
 class FileSource:
@@ -43,6 +59,7 @@ class FileSource:
         options: ClientOptions,
         namespaces: Iterable[str] | None = None,
     ) -> None:
+        _require_libraries()
         self.directory = Path(directory)
         self._options = options
         self._namespaces = frozenset(namespaces) if namespaces is not None else None
@@ -51,6 +68,8 @@ class FileSource:
         self._documents: dict[str, Document] = {}
 
     async def sync(self, since: ResumePoint) -> AsyncIterator[Update]:
+        import watchfiles
+
         self._stop = asyncio.Event()  # of the loop this runs on (a new one after fork)
         yield self._reload()
         debounce_ms = max(1, int(self._options.reload_debounce * 1000))
@@ -69,6 +88,8 @@ class FileSource:
         self._stop.set()
 
     def _reload(self) -> Update:
+        import yaml
+
         try:
             found = self._read_all()
         except (OSError, ValueError, yaml.YAMLError) as exc:
@@ -93,6 +114,8 @@ class FileSource:
         )
 
     def _read_all(self) -> dict[str, Document]:
+        import yaml
+
         if not self.directory.is_dir():
             raise ValueError(f"{self.directory} is not a directory")
         found: dict[str, Document] = {}

@@ -1,5 +1,5 @@
 """openai SDK clients whose every request is routed by a live `ModelEndpoints` document
-(the `openai` package: `pip install 'configsvc[openai]'`)."""
+(the `openai` package: `pip install 'configsvc-client[openai]'`, or `'configsvc[openai]'`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _openai() -> Any:
         import openai
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "openai_client() needs the openai package: pip install 'configsvc[openai]'"
+            "openai_client() needs the openai package: "
+            "pip install 'configsvc-client[openai]' (or 'configsvc[openai]')"
         ) from exc
     return openai
 
