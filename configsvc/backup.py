@@ -129,6 +129,16 @@ def parse_entry(line: bytes) -> tuple[str, bytes]:
     return key, value
 
 
+def check_complete(header: dict[str, Any], keys: int) -> None:
+    """400 unless the backup held as many keys as its header says (a cut-off file)."""
+    expected = header.get("keys")
+    if isinstance(expected, int) and keys != expected:
+        raise BadRequest(
+            f"the backup is incomplete: its header announces {expected} keys, it holds "
+            f"{keys} (a cut-off download or copy?); nothing was restored"
+        )
+
+
 async def is_empty(kv: EtcdKV, layout: KeyLayout) -> bool:
     """Whether the store holds no documents, history, user kinds or tokens."""
     for family in CONFIGURATION:
@@ -143,6 +153,19 @@ async def wipe(kv: EtcdKV, layout: KeyLayout) -> None:
     for family in sorted(BACKED_UP):
         root = f"{layout.prefix}{family}/".encode()
         await kv.delete_range(root, prefix_end(root))
+
+
+async def read_meta(kv: EtcdKV, layout: KeyLayout) -> list[tuple[bytes, bytes]]:
+    """The store's own metadata (layout marker, secret-key checks), to put back with
+    `put_back` when a restore fails."""
+    root = f"{layout.prefix}meta/".encode()
+    return [(item.key, item.value) for item in (await kv.range(root, prefix_end(root))).kvs]
+
+
+async def put_back(kv: EtcdKV, meta: list[tuple[bytes, bytes]]) -> None:
+    """Write metadata read by `read_meta` again."""
+    if meta:
+        await kv.txn([], [put_op(key, value) for key, value in meta])
 
 
 class Restorer:

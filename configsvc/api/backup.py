@@ -15,10 +15,13 @@ from configsvc.api.models import RestoreOut, errors
 from configsvc.backup import (
     MAX_LINE_BYTES,
     Restorer,
+    check_complete,
     dump,
     is_empty,
     parse_entry,
+    put_back,
     read_header,
+    read_meta,
     wipe,
 )
 from configsvc.errors import BadRequest, Conflict, PayloadTooLarge
@@ -73,6 +76,7 @@ async def restore(
     if first is None:
         raise BadRequest("the body is empty: send a backup written by `configsvc backup`")
     header = read_header(first, store.codec.sealer)
+    meta = await read_meta(store.kv, store.layout)
     if not await is_empty(store.kv, store.layout):
         if not force:
             raise Conflict(
@@ -81,9 +85,15 @@ async def restore(
             )
         await wipe(store.kv, store.layout)
     restorer = Restorer(store.kv, store.layout)
-    async for line in lines:
-        await restorer.add(*parse_entry(line))
-    result = await restorer.finish()
+    try:
+        async for line in lines:
+            await restorer.add(*parse_entry(line))
+        check_complete(header, restorer.result.keys)
+        result = await restorer.finish()
+    except Exception:
+        await wipe(store.kv, store.layout)  # an empty store, not a half-restored one
+        await put_back(store.kv, meta)
+        raise
     record = AuditRecord(
         action="restore",
         target="*",

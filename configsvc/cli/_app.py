@@ -31,8 +31,9 @@ from configsvc.cli._options import (
 DISTRIBUTION = "configsvc"
 HELP = """Hot-reloading configuration for services that call LLMs.
 
-Talks to a configsvc service over HTTP. --url, --token, --data-dir and -o may come before
-or after the command's name.
+Talks to a configsvc service over HTTP.
+
+--url, --token, --data-dir and -o may come before or after the command's name.
 
 Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
 """

@@ -22,8 +22,10 @@ def reclaim(
     data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Trim every document's history to its last N versions, then compact and defragment
-    etcd and clear its NOSPACE alarm. Works while the store is full."""
+    """Trim every document's history to its last N versions and give the space back.
+
+    Then compacts and defragments etcd and clears its NOSPACE alarm. Works while the store
+    is full."""
     with open_session(ctx, url, token, output, data_dir) as s:
         if not yes:
             confirm(f"Remove all but the last {keep} versions of every document's history?")

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from configsvc_schemas.wire import default_data_dir
 
 from configsvc.cli._cmd_docs import YesOption
 from configsvc.cli._errors import CliError
-from configsvc.cli._options import OutputOption, TokenOption, UrlOption
+from configsvc.cli._options import DataDirOption, OutputOption, TokenOption, UrlOption
 from configsvc.cli._session import confirm, open_session
 from configsvc.embedded.binary import find_etcd_binary
 from configsvc.embedded.process import LOOPBACK
@@ -32,27 +33,30 @@ def backup(
     file: Annotated[Path, typer.Argument(help="Where to write the backup (mode 0600)")],
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Write every namespace, document, history record, user kind, token hash and audit
-    record to FILE, read at one store revision; secrets stay sealed (a restore needs the
-    same key file)."""
-    with open_session(ctx, url, token, output) as s:
+    """Write the whole store to FILE, read at one revision; secrets stay sealed.
+
+    Every namespace, document, history record, user kind, token hash and audit record. A
+    restore needs the same key file."""
+    with open_session(ctx, url, token, output, data_dir) as s:
         tmp = file.with_name(f".{file.name}.partial")
-        lines = 0
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             with os.fdopen(fd, "wb") as out, s.api.stream(BACKUP_PATH) as response:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
-                    lines += chunk.count(b"\n")
                 out.flush()
                 os.fsync(out.fileno())
+            header = _complete_header(tmp, file)
             os.replace(tmp, file)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise CliError(f"cannot write {file}: {exc.strerror or exc}") from None
-        header = _header(file)
+        except httpx.HTTPError as exc:
+            raise s.api.transport_error(exc) from None
+        finally:
+            tmp.unlink(missing_ok=True)
         summary = {"file": str(file), "revision": header["revision"], "keys": header["keys"]}
         s.out.emit(
             summary,
@@ -71,12 +75,14 @@ def restore(
     yes: YesOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Restore FILE into an empty store: documents, versions and history, user kinds,
-    tokens and the audit log come back as they were."""
-    header = _header(file)
-    with open_session(ctx, url, token, output) as s:
+    """Restore FILE (from `configsvc backup`) into an empty store, exactly as it was.
+
+    Documents, versions and history, user kinds, tokens and the audit log come back."""
+    header = _complete_header(file, file)
+    with open_session(ctx, url, token, output, data_dir) as s:
         if force and not yes:
             confirm(f"Replace everything the service at {s.api.url} holds with {file}?")
         result = s.api.upload(
@@ -91,11 +97,13 @@ def restore(
         )
 
 
-def _header(file: Path) -> dict[str, object]:
-    """The first line of a backup file; `CliError` when it is not one."""
+def _complete_header(path: Path, file: Path) -> dict[str, object]:
+    """The first line of the backup at `path` (named `file` to the user), having counted
+    that the lines after it are as many as it announces; `CliError` otherwise."""
     try:
-        with file.open("rb") as f:
+        with path.open("rb") as f:
             first = f.readline()
+            lines = sum(1 for line in f if line.strip())
     except OSError as exc:
         raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
     try:
@@ -104,6 +112,11 @@ def _header(file: Path) -> dict[str, object]:
         header = None
     if not isinstance(header, dict) or header.get("format") != "configsvc-backup":
         raise CliError(f"{file} is not a configsvc backup (write one with `configsvc backup`)")
+    if isinstance(header.get("keys"), int) and header["keys"] != lines:
+        raise CliError(
+            f"{file} is incomplete: its header announces {header['keys']} keys, it holds "
+            f"{lines} (cut off?); take the backup again"
+        )
     return header
 
 
@@ -122,9 +135,10 @@ def etcd_snapshot(
         ),
     ] = None,
 ) -> None:
-    """Snapshot the embedded default's etcd (running) with etcdctl: the alternative to
-    `configsvc backup` on one machine. Secrets in it stay sealed. Restore it with
-    etcd's `etcdutl snapshot restore` (see docs/operations.md)."""
+    """Snapshot the running embedded etcd with etcdctl (secrets in it stay sealed).
+
+    The alternative to `configsvc backup` on one machine. Restore it with etcd's
+    `etcdutl snapshot restore` (see docs/operations.md)."""
     from configsvc.embedded.supervisor import PORTS_FILE_NAME  # the server extra's
 
     directory = data_dir or default_data_dir()

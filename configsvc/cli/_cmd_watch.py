@@ -44,8 +44,9 @@ def watch(
     data_dir: DataDirOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Print each change as it happens: time, revision, action, namespace/name, version
-    (put, delete, or rollback with the version it restored).
+    """Print each change as it happens: time, revision, action, document, version.
+
+    The action is put, delete, or rollback with the version it restored.
 
     The first line is a snapshot (how many documents there are); after a dropped stream
     it reconnects and resumes where it left off, so no change is missed or repeated.

@@ -23,6 +23,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.main(args=argv, prog_name=PROG_NAME)
     except CliError as exc:
         _fail(exc.message)
+    except OSError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc} (set {DEBUG_ENV}=1 for details)")
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             raise

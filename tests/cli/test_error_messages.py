@@ -47,8 +47,16 @@ COMMANDS: dict[str, list[str]] = {
     "tokens list": ["tokens", "list"],
     "tokens revoke": ["tokens", "revoke", "ci"],
     "secrets rotate-key": ["secrets", "rotate-key", "--no-new-key"],
+    "backup": ["backup", "out.backup"],
+    "restore": ["restore", "in.backup", "--force", "--yes"],
+    "fleet": ["fleet", "prod"],
+    "status": ["status", "prod/limits"],
 }
-"""One run of every command that talks to the service (all but `serve`)."""
+"""One run of every command that talks to the service (all but the local ones)."""
+LOCAL_COMMANDS = {"serve", "etcd-snapshot"}
+"""Commands that work on this machine's files, not through the service."""
+BACKUP_HEADER = '{"format": "configsvc-backup", "version": 1, "revision": 1, "keys": 0}\n'
+
 SWEEP_WORKERS = 4
 """Commands run at once by a sweep (each is a process that mostly starts Python)."""
 
@@ -72,12 +80,13 @@ def command_names(group: Any, prefix: str = "") -> set[str]:
 def files(bare_cli: Cli) -> Cli:
     bare_cli.write("limits.yaml", LIMITS_YAML)
     bare_cli.write("notes.yaml", KIND_FILE)
+    bare_cli.write("in.backup", BACKUP_HEADER)
     return bare_cli
 
 
 def test_the_sweep_covers_every_command() -> None:
     group = typer.main.get_command(build_app())
-    assert command_names(group) - {"serve"} == set(COMMANDS)
+    assert command_names(group) - LOCAL_COMMANDS == set(COMMANDS)
 
 
 def sweep(cli: Cli, extra: list[str], *fragments: str) -> None:

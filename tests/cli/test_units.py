@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
+from configsvc.cli import _main as cli_main
 from configsvc.cli._errors import FileError
 from configsvc.cli._files import find_files, load_file
 from configsvc.cli._options import GlobalFlags, OutputFormat, resolve
@@ -143,3 +146,24 @@ def test_stdin_documents_yaml_json_and_lists(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("sys.stdin", io.StringIO("[1, 2]"))
     with pytest.raises(FileError, match="expected one document"):
         load_file(STDIN)
+
+
+def test_an_os_error_names_its_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk or a missing folder met anywhere: one line naming the file, no traceback."""
+
+    def full_disk() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/etcd/member/wal/0.tmp")
+
+    broken = typer.Typer()
+    broken.command()(full_disk)
+    monkeypatch.setattr(cli_main, "build_app", lambda: broken)
+    monkeypatch.delenv(cli_main.DEBUG_ENV, raising=False)
+    with pytest.raises(SystemExit) as exited:
+        cli_main.main([])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "error: /data/etcd/member/wal/0.tmp: No space left on device "
+        f"(set {cli_main.DEBUG_ENV}=1 for details)\n"
+    )

@@ -4,6 +4,7 @@ consistent, and a restore refuses a non-empty store or a missing key."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -19,6 +20,8 @@ from support import RunningService, start_service
 from configsvc.crypto.keyring import ensure_keyring
 from configsvc.embedded.binary import find_etcd_binary
 from configsvc.embedded.process import EtcdProcess
+from configsvc.store.etcd_client import EtcdKV, prefix_end
+from configsvc.store.keys import KeyLayout
 from tests.cli.clitools import CONFIGSVC
 
 MARKER = "sk-MARKER-backup-0c41"
@@ -177,6 +180,54 @@ def test_a_backup_needs_its_key_and_a_restore_can_replace(
         assert api.get("/v1/configs/prod/models").json()["version"] == 4
 
 
+async def stored_meta(etcd: EtcdProcess) -> dict[bytes, bytes]:
+    """The store's own metadata keys in etcd (layout marker, secret-key checks)."""
+    kv = EtcdKV([etcd.client_url], timeout=5)
+    try:
+        root = f"{KeyLayout().prefix}meta/".encode()
+        return {item.key: item.value for item in (await kv.range(root, prefix_end(root))).kvs}
+    finally:
+        await kv.close()
+
+
+def test_a_cut_off_or_damaged_backup_restores_nothing(
+    service_factory: Callable[..., RunningService],
+    second_etcd: EtcdProcess,
+    key_file: Path,
+) -> None:
+    source = service_factory(secret_key_file=key_file)
+    with source.client() as api:
+        fill(api)
+        raw = api.get("/v1/admin/backup").content
+    lines = raw.splitlines(keepends=True)
+    cut_off = b"".join(lines[:-3])
+    damaged = b"".join([*lines[:6], b'{"k": "hist/prod/x/000000000001", "v": "%%"}\n', *lines[6:]])
+    target = start_service(second_etcd, secret_key_file=key_file)
+    try:
+        meta = asyncio.run(stored_meta(second_etcd))
+        assert meta  # the layout marker and the secret-key check
+        with target.client() as api:
+            for body, expected in ((cut_off, "incomplete"), (damaged, "not a key and a base64")):
+                refused = api.post(
+                    "/v1/admin/restore", content=body,
+                    headers={"Content-Type": "application/x-ndjson"},
+                )  # fmt: skip
+                assert refused.status_code == 400, refused.text
+                assert expected in refused.json()["error"]["message"]
+                assert api.get("/v1/configs/prod").json()["items"] == []
+                assert api.get("/v1/configs/prod/models/history").status_code == 404
+                assert api.get("/v1/schemas/McpServers").status_code == 404
+                assert "restore" not in [r["action"] for r in api.get("/v1/audit").json()["items"]]
+                assert asyncio.run(stored_meta(second_etcd)) == meta
+            # still empty: the whole backup goes in
+            whole = api.post(
+                "/v1/admin/restore", content=raw, headers={"Content-Type": "application/x-ndjson"}
+            )
+            assert whole.status_code == 200, whole.text
+    finally:
+        target.stop()
+
+
 def test_a_backup_taken_while_writes_flow_is_one_revision(
     service: RunningService, api: httpx.Client
 ) -> None:
@@ -238,5 +289,10 @@ def test_the_cli_writes_a_private_file_and_restores_it(
         done = subprocess.run([CONFIGSVC, "restore", str(bad)], env=env, capture_output=True,
                               text=True, timeout=60)  # fmt: skip
         assert done.returncode == 1 and "is not a configsvc backup" in done.stderr
+        cut = tmp_path / "cut.backup"
+        cut.write_bytes(b"".join(file.read_bytes().splitlines(keepends=True)[:-1]))
+        done = subprocess.run([CONFIGSVC, "restore", str(cut), "--force", "--yes"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1 and "is incomplete" in done.stderr, done.stderr
     finally:
         target.stop()
