@@ -72,6 +72,16 @@ def audit_op(layout: KeyLayout, record: AuditRecord) -> Any:
     return put_op(key, dumps(record.to_json()))
 
 
+def audit_witness(layout: KeyLayout, ops: list[Any]) -> Any | None:
+    """The audit record's put among a transaction's `ops` (a key no other write makes:
+    the witness that tells whether a transaction etcd answered NOSPACE was applied)."""
+    root = layout.audit("")
+    return next(
+        (op for op in ops if op.HasField("request_put") and op.request_put.key.startswith(root)),
+        None,
+    )
+
+
 async def read_audit(
     kv: EtcdKV, layout: KeyLayout, since: str = "", limit: int = MAX_AUDIT_READ
 ) -> list[AuditRecord]:

@@ -199,12 +199,36 @@ class EtcdKV:
         compare: Sequence[Any],
         success: Sequence[Any],
         failure: Sequence[Any] = (),
+        *,
+        witness: Any | None = None,
     ) -> Any:
-        """One transaction; returns etcd's TxnResponse (succeeded, header, responses)."""
+        """One transaction; returns etcd's TxnResponse (succeeded, header, responses).
+
+        etcd APPLIES the write that takes it over its quota, then answers NOSPACE all the
+        same (its quota applier). `witness` is one of `success`'s puts whose key no other
+        write makes (an audit record's): after a NOSPACE answer it is read back, and if it
+        landed, the transaction is answered as the success it was (`succeeded`, and the
+        revision in `header`; no `responses`) instead of raising `StoreFull`.
+        """
         request = rpc.TxnRequest(
             compare=list(compare), success=list(success), failure=list(failure)
         )
-        return await self._call("Txn", request)
+        try:
+            return await self._call("Txn", request)
+        except StoreFull:
+            landed = None if witness is None else await self._landed(witness.request_put)
+            if landed is None:
+                raise
+            return rpc.TxnResponse(succeeded=True, header=rpc.ResponseHeader(revision=landed))
+
+    async def _landed(self, put: Any) -> int | None:
+        """The revision at which `put` (a PutRequest) was applied, if its key holds its
+        value; None if it did not land."""
+        response = await self.range(put.key)
+        if response.kvs and response.kvs[0].value == put.value:
+            revision: int = response.kvs[0].mod_revision
+            return revision
+        return None
 
     async def watch(self, prefix: bytes, start_revision: int) -> AsyncIterator[KeyChange]:
         """Every change of a key under `prefix`, from `start_revision` (never 0), in order.

@@ -24,7 +24,7 @@ from configsvc.errors import (
     PreconditionFailed,
     StoreUnavailable,
 )
-from configsvc.store.audit import AuditRecord, audit_op
+from configsvc.store.audit import AuditRecord, audit_op, audit_witness
 from configsvc.store.etcd_client import (
     EtcdKV,
     delete_op,
@@ -239,10 +239,11 @@ class EtcdConfigStore:
         if depends_on is not None:
             guards.append(mod_revision_is(depends_on.key, current.dependency_revision))
             ops = [*ops, *depends_on.ops()]
-        response = await self.kv.txn(guards, ops)
+        response = await self.kv.txn(guards, ops, witness=audit_witness(self.layout, ops))
         if not response.succeeded:
             return None
-        self.kv.space.writable()
+        if response.responses:  # (not a write etcd applied while answering NOSPACE)
+            self.kv.space.writable()
         revision: int = response.header.revision
         return revision
 
@@ -393,9 +394,11 @@ class EtcdConfigStore:
                 "secrets": record.secrets,
             },
         )
+        logged_op = audit_op(self.layout, logged)
         response = await self.kv.txn(
             [mod_revision_is(key, 0)],
-            [put_op(key, record.stored_value()), audit_op(self.layout, logged)],
+            [put_op(key, record.stored_value()), logged_op],
+            witness=logged_op,
         )
         if not response.succeeded:
             raise Conflict(f"a token named {record.name!r} exists")

@@ -24,7 +24,7 @@ from typing import Any
 from configsvc_schemas.secrets import SecretPath, secret_paths
 
 from configsvc.errors import NotFound, StoreUnavailable
-from configsvc.store.audit import AuditRecord, audit_op
+from configsvc.store.audit import AuditRecord, audit_op, audit_witness
 from configsvc.store.etcd_client import (
     EtcdKV,
     delete_op,
@@ -389,7 +389,7 @@ class KindStore:
             mod_revision_is(self.layout.kind(name), read.kind_revision),
             mod_revision_is(self.layout.kind_use(name), read.use_revision),
         ]
-        response = await self.kv.txn(guards, ops)
+        response = await self.kv.txn(guards, ops, witness=audit_witness(self.layout, ops))
         if not response.succeeded:
             return None
         revision: int = response.header.revision

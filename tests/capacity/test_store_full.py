@@ -4,8 +4,10 @@ and metrics say so, and `reclaim` brings the store back from within the product.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from capacity.conftest import QUOTA_BYTES
 from support import RunningService, SseReader
 
 BIG = 400_000
+FILLS = 10
 
 
 def big_spec(rps: int) -> dict[str, Any]:
@@ -110,3 +113,43 @@ def test_a_reclaim_needs_an_admin_and_a_sane_count(
         refused = as_writer.post("/v1/admin/reclaim", json={"keep_versions": 1})
         assert refused.status_code == 403
         assert as_writer.get("/v1/audit").status_code == 403
+
+
+def test_concurrent_writes_into_a_full_store_are_answered_truly(
+    full_service: RunningService,
+) -> None:
+    """etcd applies a write that takes it over its quota and answers NOSPACE all the same
+    (two writes pass its quota check together, the second one's apply goes over). Every
+    answer must still tell the truth: a 2xx is in the history, a 507 is not. (The race is
+    met in some of the fills: ten, with a reclaim after each.)"""
+    writers, answers = 12, {}
+    lock = threading.Lock()
+
+    def write(fill: int, doc: int) -> None:
+        with full_service.client() as api:
+            for seq in range(200):
+                message = f"f{fill}-d{doc}-w{seq}"
+                spec = big_spec(fill * 1000 + seq + 1)  # never equal: each answer writes
+                body = {"kind": "RateLimits", "spec": spec, "message": message}
+                answer = api.put(f"/v1/configs/prod/d{doc}", json=body)
+                assert answer.status_code in (200, 201, 507), answer.text[:300]
+                with lock:
+                    answers[message] = answer.status_code
+                if answer.status_code == 507:
+                    return
+
+    stored = set()
+    with full_service.client() as api:
+        for fill in range(FILLS):
+            with ThreadPoolExecutor(writers) as pool:
+                list(pool.map(lambda doc, fill=fill: write(fill, doc), range(writers)))
+            for doc in range(writers):
+                rows = api.get(f"/v1/configs/prod/d{doc}/history").json()["items"]
+                stored |= {row["message"] for row in rows}
+            reclaimed = api.post("/v1/admin/reclaim", json={"keep_versions": 1})
+            assert reclaimed.status_code == 200, reclaimed.text
+    acked = {message for message, status in answers.items() if status != 507}
+    refused = {message for message, status in answers.items() if status == 507}
+    assert refused and acked
+    assert not refused & stored, f"answered 507 but applied: {sorted(refused & stored)}"
+    assert acked <= stored
