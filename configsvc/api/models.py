@@ -94,6 +94,11 @@ class DocumentOut(_Answer):
     revision: int = Field(description="the store's revision of this change")
     updated_at: str = Field(description="RFC 3339 UTC")
     updated_by: str = Field(description="the token's name")
+    rollout: str | None = Field(
+        default=None,
+        description="in a listing for an SDK instance chosen by a rollout: the rollout's id "
+        "(this is its candidate)",
+    )
 
 
 class PutOut(DocumentOut):
@@ -111,7 +116,7 @@ class VersionOut(DocumentOut):
         json_schema_extra={"examples": [{**DOCUMENT_EXAMPLE, "action": "put"}]}
     )
 
-    action: Literal["put", "rollback"]
+    action: Literal["put", "rollback", "rollout"]
 
 
 class RollbackOut(DocumentOut):
@@ -138,7 +143,9 @@ class HistoryItemOut(_Answer):
     updated_at: str
     updated_by: str
     message: str | None
-    action: Literal["put", "delete", "rollback"]
+    action: Literal["put", "delete", "rollback", "rollout"] = Field(
+        description="`rollout`: a transition of a staged rollout of this (candidate) version"
+    )
     kind: str | None
 
 

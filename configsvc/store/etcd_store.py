@@ -5,7 +5,9 @@ document, its history record (metadata and spec under separate keys, so listing 
 reads specs), the version counter and the namespace marker in a second transaction that holds
 only if the version counter has not moved since the read. The counter changes on every put
 and delete, so two writers can never both succeed from the same read, and versions never
-repeat. Unconditional writers retry a lost race; `If-Match` writers get 412.
+repeat. Unconditional writers retry a lost race; `If-Match` writers get 412. The same read
+takes the document's latest rollout: while one is running or paused, a plain write is refused
+(409), and starting one moves the version counter, so the two exclude each other.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ from configsvc.store.records import (
     HistoryRecord,
     Listing,
     NewContent,
-    TokenRecord,
     WriteResult,
     utc_now,
 )
+from configsvc.store.rollout_record import RolloutRecord
 from configsvc.store.spec_codec import SpecCodec
+from configsvc.store.tokens import TokenStore
 
 MAX_WRITE_BYTES = 1_300_000
 """Largest transaction sent to etcd, well under its 1.5 MiB request limit."""
@@ -75,16 +78,29 @@ class WriteGuard(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class _Current:
+class CurrentState:
     """A document's state read at one revision, as a write needs it."""
 
     document: Document | None
     last_version: int
     guard_revision: int
     dependency_revision: int = 0
+    rollout: RolloutRecord | None = None
+    """The document's latest rollout, in any state."""
+    rollout_revision: int = 0
+
+    def refuse_during_rollout(self, ns: str, name: str) -> None:
+        """409 while a rollout of the document is running or paused."""
+        rollout = self.rollout
+        if rollout is not None and rollout.state.active:
+            raise Conflict(
+                f"{ns}/{name} has a {rollout.state} rollout of version {rollout.version}: "
+                "promote or abort it first",
+                [{"loc": ["rollout"], "msg": f"{rollout.state} rollout {rollout.id}"}],
+            )
 
 
-class EtcdConfigStore:
+class EtcdConfigStore(TokenStore):
     """Documents, history and tokens in etcd, under `KeyLayout.prefix`."""
 
     def __init__(
@@ -157,9 +173,11 @@ class EtcdConfigStore:
 
     # ---- writes ------------------------------------------------------------------------
 
-    async def _read_current(
+    async def read_current(
         self, ns: str, name: str, depends_on: WriteGuard | None = None
-    ) -> _Current:
+    ) -> CurrentState:
+        """The document, its version counter and latest rollout (and what it depends on), at
+        one revision; `depends_on` is shown what was read of it."""
         doc_key = self.layout.doc(ns, name)
         version_key = self.layout.version(ns, name)
         specs = self.layout.history_spec_prefix(ns, name)
@@ -167,6 +185,7 @@ class EtcdConfigStore:
             range_op(doc_key),
             range_op(version_key),
             range_op(specs, prefix_end(specs), last=True),
+            range_op(self.layout.rollout(ns, name)),
         ]
         if depends_on is not None:
             ops.append(range_op(depends_on.key))
@@ -174,9 +193,15 @@ class EtcdConfigStore:
         doc_kvs = response.responses[0].response_range.kvs
         version_kvs = response.responses[1].response_range.kvs
         spec_kvs = response.responses[2].response_range.kvs
+        rollout_kvs = response.responses[3].response_range.kvs
+        rollout = (
+            RolloutRecord.from_stored(ns, name, rollout_kvs[0].value, rollout_kvs[0].mod_revision)
+            if rollout_kvs
+            else None
+        )
         dependency_revision = 0
         if depends_on is not None:
-            dep_kvs = response.responses[3].response_range.kvs
+            dep_kvs = response.responses[4].response_range.kvs
             dependency_revision = dep_kvs[0].mod_revision if dep_kvs else 0
             depends_on.observe(dep_kvs[0].value if dep_kvs else None, dependency_revision)
         document = None
@@ -190,7 +215,10 @@ class EtcdConfigStore:
             document = head.document(spec)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
-        return _Current(document, last_version, guard, dependency_revision)
+        rollout_revision = rollout.revision if rollout is not None else 0
+        return CurrentState(
+            document, last_version, guard, dependency_revision, rollout, rollout_revision
+        )
 
     def _version_ops(
         self, record: HistoryRecord, spec: bytes | None, document_op: Any, origin: str | None
@@ -234,7 +262,7 @@ class EtcdConfigStore:
         self,
         ns: str,
         name: str,
-        current: _Current,
+        current: CurrentState,
         ops: list[Any],
         depends_on: WriteGuard | None = None,
     ) -> int | None:
@@ -278,7 +306,8 @@ class EtcdConfigStore:
         with the document and must be unchanged when the write commits.
         """
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = await self._read_current(ns, name, depends_on)
+            current = await self.read_current(ns, name, depends_on)
+            current.refuse_during_rollout(ns, name)
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
@@ -344,10 +373,11 @@ class EtcdConfigStore:
     ) -> HistoryRecord:
         """Delete a document; its history stays and its version counter moves on."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = await self._read_current(ns, name)
+            current = await self.read_current(ns, name)
             document = current.document
             if document is None:
                 raise NotFound(f"no document {ns}/{name}")
+            current.refuse_during_rollout(ns, name)
             if not _matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision {document.revision}, not {if_match}"
@@ -372,47 +402,6 @@ class EtcdConfigStore:
                 return dataclasses.replace(record, revision=revision)
             await asyncio.sleep(random.uniform(0, RETRY_PAUSE_MAX))  # noqa: S311 - jitter
         raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
-
-    # ---- tokens ------------------------------------------------------------------------
-
-    async def get_token(self, name: str) -> TokenRecord | None:
-        response = await self.kv.range(self.layout.token(name))
-        return TokenRecord.from_stored(response.kvs[0].value) if response.kvs else None
-
-    async def list_tokens(self) -> list[TokenRecord]:
-        root = self.layout.tokens_root()
-        response = await self.kv.range(root, prefix_end(root))
-        return [TokenRecord.from_stored(kv.value) for kv in response.kvs]
-
-    async def create_token(self, record: TokenRecord, *, origin: str | None = None) -> None:
-        """Store a new token; 409 if one of that name exists."""
-        key = self.layout.token(record.name)
-        logged = AuditRecord(
-            action="token.create",
-            target=record.name,
-            by=record.created_by,
-            origin=origin,
-            details={
-                "role": record.role,
-                "namespaces": list(record.namespaces),
-                "secrets": record.secrets,
-            },
-        )
-        response = await self.kv.txn(
-            [mod_revision_is(key, 0)],
-            [put_op(key, record.stored_value()), audit_op(self.layout, logged)],
-        )
-        if not response.succeeded:
-            raise Conflict(f"a token named {record.name!r} exists")
-
-    async def delete_token(self, name: str, *, by: str, origin: str | None = None) -> None:
-        """Revoke a token; 404 if there is none of that name."""
-        key = self.layout.token(name)
-        logged = AuditRecord(action="token.revoke", target=name, by=by, origin=origin)
-        absent = mod_revision_is(key, 0)
-        response = await self.kv.txn([absent], [], [delete_op(key), audit_op(self.layout, logged)])
-        if response.succeeded:
-            raise NotFound(f"no token named {name!r}")
 
 
 def _matches(document: Document | None, if_match: int | None) -> bool:

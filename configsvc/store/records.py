@@ -28,6 +28,8 @@ class Action(enum.StrEnum):
     PUT = "put"
     DELETE = "delete"
     ROLLBACK = "rollback"
+    ROLLOUT = "rollout"
+    """The candidate version of a staged rollout (see `rollout_record`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,9 @@ class Document:
     updated_at: str
     updated_by: str
     message: str | None = None
+    rollout: str | None = None
+    """The id of the rollout whose candidate this is, as served to the instances chosen for
+    it (never stored with the document)."""
 
     def stored_value(self) -> bytes:
         """The etcd value of the document key: its metadata only (the revision is the key's
@@ -108,7 +113,7 @@ class Document:
 
     def to_json(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """The wire form; `spec` replaces the stored spec (e.g. with secrets masked)."""
-        return {
+        wire = {
             "namespace": self.namespace,
             "name": self.name,
             "kind": self.kind,
@@ -119,6 +124,9 @@ class Document:
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
         }
+        if self.rollout is not None:
+            wire["rollout"] = self.rollout
+        return wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +149,28 @@ class HistoryRecord:
     spec_bytes: int | None = None
     """Size of the version's stored spec (0 for a delete; None in records of releases that
     did not count it)."""
+    rollout: dict[str, Any] | None = None
+    """Of a rollout's candidate version: the rollout's id, state and transitions (see
+    `RolloutRecord.history_trail`); its top-level fields are the candidate's own."""
 
     def stored_value(self) -> bytes:
-        return dumps(
-            {
-                "version": self.version,
-                "action": self.action.value,
-                "updated_at": self.updated_at,
-                "updated_by": self.updated_by,
-                "message": self.message,
-                "kind": self.kind,
-                "bytes": self.spec_bytes,
-            }
-        )
+        value: dict[str, Any] = {
+            "version": self.version,
+            "action": self.action.value,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "message": self.message,
+            "kind": self.kind,
+            "bytes": self.spec_bytes,
+        }
+        if self.rollout is not None:
+            value["rollout"] = self.rollout
+        return dumps(value)
+
+    @property
+    def pending_candidate(self) -> bool:
+        """A rollout's candidate that never became the current version (not promoted)."""
+        return self.action is Action.ROLLOUT and (self.rollout or {}).get("state") != "done"
 
     @classmethod
     def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> HistoryRecord:
@@ -171,7 +188,26 @@ class HistoryRecord:
             kind=data.get("kind"),
             spec=None,
             spec_bytes=data.get("bytes"),
+            rollout=data.get("rollout"),
         )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The history rows of this version, newest first: one, or for a rollout's candidate
+        one per transition (action `rollout`, the transition's message, time and author)."""
+        if self.rollout is None:
+            return [self.summary()]
+        rows = []
+        for transition in reversed(self.rollout.get("transitions", [])):
+            rows.append(
+                {
+                    **self.summary(),
+                    "revision": transition.get("revision") or self.revision,
+                    "updated_at": transition["at"],
+                    "updated_by": transition["by"],
+                    "message": transition["message"],
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, Any]:
         """The history row of the REST API (no spec)."""

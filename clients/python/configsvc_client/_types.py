@@ -33,11 +33,19 @@ class Document:
     updated_at: str | None = None
     updated_by: str | None = None
     message: str | None = None
+    rollout: str | None = None
+    """The id of the staged rollout whose candidate this is (this instance was chosen for
+    it); None for the document's current version."""
 
     @property
     def key(self) -> str:
         """`"namespace/name"`."""
         return f"{self.namespace}/{self.name}"
+
+    def same_version(self, other: Document) -> bool:
+        """Whether `other` is this version again (the same number, kind and spec), as a
+        staged rollout sends it at a newer revision (e.g. its candidate, once promoted)."""
+        return self.version == other.version and self.kind == other.kind and self.spec == other.spec
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Document:
@@ -56,13 +64,14 @@ class Document:
                 updated_at=_opt_str(data.get("updated_at")),
                 updated_by=_opt_str(data.get("updated_by")),
                 message=_opt_str(data.get("message")),
+                rollout=_opt_str(data.get("rollout")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a document: missing or wrong field {exc}") from None
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form, as `GET /v1/configs/{ns}/{name}` answers it."""
-        return {
+        wire = {
             "namespace": self.namespace,
             "name": self.name,
             "kind": self.kind,
@@ -73,6 +82,9 @@ class Document:
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
         }
+        if self.rollout is not None:
+            wire["rollout"] = self.rollout
+        return wire
 
 
 def _opt_str(value: Any) -> str | None:

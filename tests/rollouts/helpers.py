@@ -1,0 +1,123 @@
+"""Rollout test helpers: many SDK clients in a child process, starting rollouts, and which
+instances a rollout must choose (computed here from the rule, not read from the service)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHILD = Path(__file__).with_name("fleet_child.py")
+KEY = "prod/limits"
+
+
+def limits(rps: float) -> dict[str, Any]:
+    return {"limits": {"chat": {"requests_per_second": rps, "burst": 1}}}
+
+
+def expected_chosen(
+    rollout_id: str,
+    percent: float,
+    identities: Mapping[str, Mapping[str, str]],
+    match: Mapping[str, str] | None = None,
+) -> set[str]:
+    """The instances the contract's rule chooses: labels include `match`, and
+    sha256(rollout id + "/" + instance) (8 bytes, big-endian) mod 10,000 < percent x 100."""
+    chosen = set()
+    for instance, labels in identities.items():
+        if any(labels.get(k) != v for k, v in (match or {}).items()):
+            continue
+        digest = hashlib.sha256(f"{rollout_id}/{instance}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") % 10_000 < round(percent * 100):
+            chosen.add(instance)
+    return chosen
+
+
+def start_rollout(api: httpx.Client, key: str = KEY, **body: Any) -> dict[str, Any]:
+    """Start a rollout of `key` (201 expected)."""
+    response = api.post(f"/v1/configs/{key}/rollouts", json=body)
+    assert response.status_code == 201, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def current(api: httpx.Client, key: str = KEY) -> dict[str, Any]:
+    response = api.get(f"/v1/configs/{key}/rollouts/current")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def act(api: httpx.Client, action: str, key: str = KEY, **body: Any) -> dict[str, Any]:
+    response = api.post(f"/v1/configs/{key}/rollouts/current/{action}", json=body or None)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+class Fleet:
+    """SDK clients in one child process (`fleet_child.py`), each with its own instance id."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        token: str,
+        identities: Mapping[str, Mapping[str, str]],
+        *,
+        strict: Sequence[str] = (),
+        polling: bool = False,
+        namespace: str = "prod",
+        key: str = KEY,
+    ) -> None:
+        self.identities = dict(identities)
+        config = {
+            "urls": list(urls),
+            "token": token,
+            "namespace": namespace,
+            "key": key,
+            "polling": polling,
+            "clients": [
+                {"instance": i, "labels": dict(labels), "strict": i in strict}
+                for i, labels in identities.items()
+            ],
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", line
+
+    def held(self) -> dict[str, dict[str, Any]]:
+        """Each client's applied version of the document (and revision, rollout, mode)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("versions\n")
+        self.proc.stdin.flush()
+        found: dict[str, dict[str, Any]] = json.loads(self.proc.stdout.readline())
+        return found
+
+    def on_version(self, version: int) -> set[str]:
+        return {i for i, held in self.held().items() if held["version"] == version}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+                self.proc.wait(15)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
