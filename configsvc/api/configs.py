@@ -38,7 +38,7 @@ from configsvc.kinds.writes import DocumentWrite
 from configsvc.rollouts.choice import identity_from_headers
 from configsvc.rollouts.variants import served_documents
 from configsvc.store.records import Action, Document, HistoryRecord
-from configsvc.store.rollouts import served_rollouts
+from configsvc.store.rollout_reads import served_rollouts
 
 router = APIRouter(
     prefix=API_PREFIX,

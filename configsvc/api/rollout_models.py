@@ -135,7 +135,7 @@ class RolloutFleetOut(_Answer):
     rejected: list[RolloutRejectionOut] = Field(description="chosen ones that rejected it")
     tries: int = Field(description="live helpers' tries on the candidate (chosen instances)")
     failures: int
-    error_rate: float | None
+    error_rate: float | None = Field(default=None, description="failures / tries (null: none)")
 
 
 ROLLOUT_EXAMPLE: dict[str, Any] = {
@@ -215,7 +215,9 @@ class RolloutOut(_Answer):
     started_by: str
     updated_at: str = Field(description="the newest transition's time")
     revision: int = Field(description="the store revision of the newest transition")
-    next_step_at: str | None = Field(description="when the next step is due (running only)")
-    reason: str | None = Field(description="why it was aborted")
+    next_step_at: str | None = Field(
+        default=None, description="when the next step is due (running only)"
+    )
+    reason: str | None = Field(default=None, description="why it was aborted")
     transitions: list[TransitionOut]
     fleet: RolloutFleetOut

@@ -28,8 +28,8 @@ from configsvc.settings import MAX_WATCH_STREAMS
 from configsvc.store.keys import DOC_FAMILY, ROLLOUT_FAMILY, SPEC_FAMILY, KeyLayout
 from configsvc.store.records import DocumentHead
 from configsvc.store.replay import Replayer
+from configsvc.store.rollout_reads import base_document, candidate_document
 from configsvc.store.rollout_record import RolloutRecord
-from configsvc.store.rollouts import base_document, candidate_document
 from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.watcher import ChangeFeed, FamilyChange
 

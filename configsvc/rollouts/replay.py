@@ -10,7 +10,7 @@ from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.store.etcd_client import EtcdKV
 from configsvc.store.keys import KeyLayout
 from configsvc.store.replay import Snapshot
-from configsvc.store.rollouts import RolloutStore, served_rollouts
+from configsvc.store.rollout_reads import RolloutReads, served_rollouts
 from configsvc.store.spec_codec import SpecCodec
 
 
@@ -24,7 +24,7 @@ class RolloutAwareReplayer(KindAwareReplayer):
         layout: KeyLayout,
         codec: SpecCodec,
         registry: KindRegistry,
-        rollouts: RolloutStore,
+        rollouts: RolloutReads,
     ) -> None:
         super().__init__(kv, layout, codec, registry)
         self.rollouts = rollouts

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from configsvc.rollouts.choice import Identity, is_chosen
 from configsvc.store.records import Document
-from configsvc.store.rollouts import ServedRollout
+from configsvc.store.rollout_reads import ServedRollout
 
 
 def served_documents(

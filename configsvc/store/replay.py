@@ -15,7 +15,7 @@ from configsvc.store.etcd_client import EtcdKV, RevisionGone, prefix_end
 from configsvc.store.keys import KeyLayout
 from configsvc.store.reads import PINNED_READ_ATTEMPTS, DocumentReads
 from configsvc.store.records import Action, Document, HistoryRecord
-from configsvc.store.rollouts import ServedRollout
+from configsvc.store.rollout_reads import ServedRollout
 from configsvc.store.spec_codec import SpecCodec
 
 
