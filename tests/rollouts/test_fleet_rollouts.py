@@ -14,7 +14,6 @@ from support import RunningService
 from tests.rollouts.helpers import (
     KEY,
     Fleet,
-    act,
     current,
     expected_chosen,
     limits,
