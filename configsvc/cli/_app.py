@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from configsvc.cli import _cmd_schemas, _cmd_secrets, _cmd_tokens
+from configsvc.cli import _cmd_rollout, _cmd_schemas, _cmd_secrets, _cmd_tokens
 from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_backup import backup, etcd_snapshot, restore
@@ -55,6 +55,7 @@ def build_app() -> typer.Typer:
     app.add_typer(_cmd_schemas.app, name="schemas")
     app.command()(fleet)
     app.command()(status)
+    app.add_typer(_cmd_rollout.app, name="rollout")
     app.add_typer(_cmd_tokens.app, name="tokens")
     app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)

@@ -209,9 +209,8 @@ class EtcdConfigStore(TokenStore):
             head = DocumentHead.from_stored(ns, name, doc_kvs[0].value, doc_kvs[0].mod_revision)
             spec = head.legacy_spec
             if spec is None:
-                if not spec_kvs:
-                    raise MissingSpec(f"{ns}/{name} version {head.version} has no spec")
-                spec = self.codec.decode(ns, name, spec_kvs[0].value)
+                raw = await self._spec_of(head, spec_kvs, response.header.revision)
+                spec = self.codec.decode(ns, name, raw)
             document = head.document(spec)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
@@ -219,6 +218,19 @@ class EtcdConfigStore(TokenStore):
         return CurrentState(
             document, last_version, guard, dependency_revision, rollout, rollout_revision
         )
+
+    async def _spec_of(self, head: DocumentHead, last: Any, revision: int) -> bytes:
+        """The stored spec of `head`'s version: usually the document's last spec key (read
+        with it), unless a rollout's candidate, a later version, sorts after it."""
+        key = self.layout.history_spec(head.namespace, head.name, head.version)
+        if last and last[0].key == key:
+            raw: bytes = last[0].value
+            return raw
+        found = await self.kv.range(key, revision=revision)
+        if not found.kvs:
+            raise MissingSpec(f"{head.namespace}/{head.name} version {head.version} has no spec")
+        raw = found.kvs[0].value
+        return raw
 
     def _version_ops(
         self, record: HistoryRecord, spec: bytes | None, document_op: Any, origin: str | None
@@ -300,14 +312,14 @@ class EtcdConfigStore(TokenStore):
 
         `build` runs against the document as read in each compare-and-set round and may
         raise (e.g. `ValidationFailed`); nothing is written then. A `Action.PUT` whose kind
-        and spec equal the stored ones writes nothing. `if_match` is the revision the caller
-        read (412 when it is not the current one); `create_only` answers 409 if the document
-        exists. With `dry_run` every check runs and nothing is written. `depends_on` is read
-        with the document and must be unchanged when the write commits.
+        and spec equal the stored ones writes nothing (and is answered also while a rollout
+        of the document is active; any other write is then refused, 409). `if_match` is the
+        revision the caller read (412 when it is not the current one); `create_only` answers
+        409 if the document exists. With `dry_run` every check runs and nothing is written.
+        `depends_on` is read with the document and must be unchanged when the write commits.
         """
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = await self.read_current(ns, name, depends_on)
-            current.refuse_during_rollout(ns, name)
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
@@ -324,6 +336,7 @@ class EtcdConfigStore(TokenStore):
                 and document.spec == content.spec
             ):
                 return WriteResult(document, created=False, changed=False)
+            current.refuse_during_rollout(ns, name)  # equal content wrote nothing: allowed
             new = Document(
                 namespace=ns,
                 name=name,

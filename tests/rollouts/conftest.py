@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from support import RunningService
 
+from tests.cli.conftest import bare_cli, cli
 from tests.rollouts.helpers import Fleet
 from tests.sdk.conftest import service_process
 
-__all__ = ["service_process"]  # shared fixtures
+__all__ = ["bare_cli", "cli", "service_process"]  # shared fixtures
 
 KEEPALIVE = 0.5
 

@@ -79,6 +79,8 @@ def test_plain_writes_are_refused_while_a_rollout_runs_or_is_paused(api: httpx.C
     document = f"/v1/configs/{KEY}"
     for state in ("running", "paused"):
         body = {"kind": "RateLimits", "spec": limits(7)}
+        unchanged = api.put(document, json={"kind": "RateLimits", "spec": limits(5)})
+        assert unchanged.status_code == 200 and unchanged.json()["changed"] is False
         for response in (
             api.put(document, json=body),
             api.put(document, json=body, params={"dry_run": "true"}),
