@@ -16,8 +16,7 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from configsvc.errors import (
     Conflict,
@@ -50,6 +49,7 @@ from configsvc.store.records import (
 from configsvc.store.rollout_record import RolloutRecord
 from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.tokens import TokenStore
+from configsvc.store.write_state import CurrentState, WriteGuard
 
 MAX_WRITE_BYTES = 1_300_000
 """Largest transaction sent to etcd, well under its 1.5 MiB request limit."""
@@ -62,42 +62,6 @@ ANY_REVISION = -1
 
 RETRY_PAUSE_MAX = 0.005
 """Upper bound (seconds) of the random pause between compare-and-set rounds."""
-
-
-class WriteGuard(Protocol):
-    """Another key a document write depends on (its kind): read in the same transaction as
-    the document and shown to `observe` before `build` runs (which may raise); the commit
-    holds only if that key has not changed since, and carries `ops()` along."""
-
-    @property
-    def key(self) -> bytes: ...
-
-    def observe(self, value: bytes | None, mod_revision: int) -> None: ...
-
-    def ops(self) -> list[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentState:
-    """A document's state read at one revision, as a write needs it."""
-
-    document: Document | None
-    last_version: int
-    guard_revision: int
-    dependency_revision: int = 0
-    rollout: RolloutRecord | None = None
-    """The document's latest rollout, in any state."""
-    rollout_revision: int = 0
-
-    def refuse_during_rollout(self, ns: str, name: str) -> None:
-        """409 while a rollout of the document is running or paused."""
-        rollout = self.rollout
-        if rollout is not None and rollout.state.active:
-            raise Conflict(
-                f"{ns}/{name} has a {rollout.state} rollout of version {rollout.version}: "
-                "promote or abort it first",
-                [{"loc": ["rollout"], "msg": f"{rollout.state} rollout {rollout.id}"}],
-            )
 
 
 class EtcdConfigStore(TokenStore):

@@ -35,7 +35,6 @@ from configsvc.store.etcd_store import (
     MAX_WRITE_BYTES,
     RETRY_PAUSE_MAX,
     EtcdConfigStore,
-    WriteGuard,
 )
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent, utc_format
 from configsvc.store.rollout_reads import RolloutReads
@@ -46,6 +45,7 @@ from configsvc.store.rollout_record import (
     RolloutState,
     TransitionAction,
 )
+from configsvc.store.write_state import WriteGuard
 
 ROLLOUT_ID_BYTES = 8
 """Random bytes of a rollout's id (it seeds the choice of instances: see `choice`)."""
