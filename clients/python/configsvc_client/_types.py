@@ -92,6 +92,19 @@ def _opt_str(value: Any) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class CallUsage:
+    """What live helpers did on one version of a document since it arrived: tries sent to
+    its endpoints and those that failed (reported to the fleet while it is a rollout's
+    candidate, so that the rollout can abort on its error rate)."""
+
+    key: str
+    version: int
+    rollout: str | None
+    tries: int
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One put or delete, at `revision`. A put carries the new `document`."""
 
