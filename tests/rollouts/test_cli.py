@@ -70,3 +70,18 @@ def test_refusals_are_one_line(cli: Cli, api: httpx.Client) -> None:
     bad = cli("rollout", "start", "prod/limits", "-f", str(candidate), "--label", "eu")
     assert bad.code == 2 and "key=value" in bad.err
     assert api.get("/v1/configs/prod/limits/rollouts/current").status_code == 404
+
+
+def test_rollback_steps_count_from_the_current_version_after_an_aborted_rollout(
+    cli: Cli, api: httpx.Client
+) -> None:
+    cli.write("limits.yaml", LIMITS_YAML)
+    assert cli("apply", "-f", "limits.yaml").code == 0
+    cli.write("limits.yaml", LIMITS_YAML.replace("burst: 10", "burst: 11"))
+    assert cli("apply", "-f", "limits.yaml").code == 0
+    candidate = cli.write("candidate.yaml", CANDIDATE_YAML)
+    assert cli("rollout", "start", "prod/limits", "-f", str(candidate)).code == 0
+    assert cli("rollout", "abort", "prod/limits").code == 0  # version 3 was the candidate
+    done = cli("rollback", "prod/limits", "--steps", "1", "--yes")
+    assert done.code == 0, done.err
+    assert "rolled back prod/limits to version 1: now version 4" in done.out
