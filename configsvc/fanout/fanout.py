@@ -259,11 +259,12 @@ class Fanout:
         options = self.options
         self._ring.append(event, options.ring_events, options.ring_bytes)
         sent = 0
+        move = event if isinstance(event, RolloutMove) else None
         for subscriber in self._subscribers.of_namespace(event.namespace):
-            if subscriber.offer(event, options.max_pending_events):
-                sent += 1
-            else:
+            if not subscriber.offer(event, options.max_pending_events):
                 self._drop_slow(subscriber)
+            elif move is None or move.resolve(subscriber.identity) is not None:
+                sent += 1
         if sent:
             self._metrics.events_sent.inc(sent)
 
