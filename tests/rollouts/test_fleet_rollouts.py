@@ -25,6 +25,9 @@ from tests.sdk.helpers import ServiceProcess, put, wait_until
 
 LONG = 3600
 """A step that does not end during a test."""
+STEP = 4.0
+"""A step the test watches go by: each state is checked well within it (pushes and polls
+take milliseconds to a fraction of a second)."""
 CONVERGE = 10.0
 """Seconds allowed for the fleet to reach a state (pushes take milliseconds)."""
 IDENTITIES = {
@@ -41,7 +44,7 @@ def test_steps_choose_by_hash_grow_and_promote_by_themselves(
         fleet = fleets([a.url, b.url], a.admin_token, IDENTITIES)
         wait_until(lambda: fleet.on_version(base) == set(IDENTITIES), CONVERGE, "all on base")
         rollout = start_rollout(
-            api, kind="RateLimits", spec=limits(6), steps=[25, 50, 100], step_seconds=3
+            api, kind="RateLimits", spec=limits(6), steps=[25, 50, 100], step_seconds=STEP
         )
         candidate = rollout["version"]
         assert candidate == base + 1
@@ -149,7 +152,7 @@ def test_polling_instances_get_their_variant_and_go_back_on_abort(
         wait_until(lambda: fleet.on_version(base) == set(IDENTITIES), CONVERGE, "all on base")
         assert {h["mode"] for h in fleet.held().values()} == {"polling"}
         rollout = start_rollout(
-            api, kind="RateLimits", spec=limits(6), steps=[25, 50, 100], step_seconds=2
+            api, kind="RateLimits", spec=limits(6), steps=[25, 50, 100], step_seconds=STEP
         )
         candidate = rollout["version"]
         first = expected_chosen(rollout["id"], 25, IDENTITIES)
