@@ -181,7 +181,7 @@ def test_the_choice_holds_across_a_move_and_a_restart_mid_rollout(
         wait_until(lambda: _streams(a) == len(IDENTITIES), CONVERGE, "all on a")
         with a.client() as on_a:
             rollout = start_rollout(
-                on_a, kind="RateLimits", spec=limits(6), steps=[20, 40, 60, 100], step_seconds=2
+                on_a, kind="RateLimits", spec=limits(6), steps=[20, 40, 60, 100], step_seconds=STEP
             )
             act(on_a, "pause")
         candidate = rollout["version"]
