@@ -27,6 +27,7 @@ from configsvc.api import (
     fleet,
     health,
     promote,
+    rollouts,
     schemas,
     session,
     tokens,
@@ -47,8 +48,10 @@ from configsvc.fanout import Fanout, FanoutOptions
 from configsvc.fleet.gauges import FleetGauges
 from configsvc.fleet.service import FleetService
 from configsvc.kinds import KindRegistry
-from configsvc.kinds.replay import KindAwareReplayer
 from configsvc.metrics import Metrics, MetricsMiddleware
+from configsvc.rollouts.checks import promotion_check
+from configsvc.rollouts.replay import RolloutAwareReplayer
+from configsvc.rollouts.scheduler import RolloutScheduler, fleet_members
 from configsvc.sessions import SESSION_PATH, SessionManager, SessionOptions
 from configsvc.settings import ServiceSettings
 from configsvc.startup import prepare_when_reachable, reseal_when_reachable
@@ -59,6 +62,7 @@ from configsvc.store.fleet import FleetStore
 from configsvc.store.keys import SESSION_FAMILY, TOKEN_FAMILY, KeyLayout
 from configsvc.store.kinds import KindStore
 from configsvc.store.migrate import migrate
+from configsvc.store.rollouts import RolloutStore
 from configsvc.store.sessions import SessionStore
 from configsvc.store.space import SpaceOptions, StoreSpace
 from configsvc.store.spec_codec import SpecCodec
@@ -126,6 +130,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             kv, history_limit=settings.history_limit, layout=layout, codec=codec
         )
         kinds = KindStore(kv, layout, history_limit=settings.history_limit, reads=store.reads)
+        rollout_store = RolloutStore(store)
         registry.use_store(kinds)
         space = StoreSpace(
             kv,
@@ -161,12 +166,13 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             metrics=metrics,
             space=space,
             sessions=sessions,
+            rollouts=rollout_store,
         )
         watcher = StoreWatcher(kv, layout)
         registry.follow(watcher)  # first: a kind's change is known before its documents'
         fanout = Fanout(
             watcher,
-            KindAwareReplayer(kv, layout, codec, registry),
+            RolloutAwareReplayer(kv, layout, codec, registry, rollout_store),
             codec,
             registry,
             metrics,
@@ -184,10 +190,17 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             throttle=auth.throttle,
         )
         fleet_service.follow(watcher)
+        scheduler = RolloutScheduler(
+            rollout_store,
+            fleet_members(fleet_service),
+            promotion_check(registry),
+        )
+        scheduler.follow(watcher)
         gauges = FleetGauges(fleet_service.view)
         metrics.registry.register(gauges)
         fanout.start()
         fleet_service.start()
+        scheduler.start()
         watcher.start()
         space.start()
         bounds.start()
@@ -202,6 +215,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             await space.stop()
             await bounds.stop()
             await fanout.stop()
+            await scheduler.stop()
             await fleet_service.stop()
             metrics.registry.unregister(gauges)
             await watcher.stop()
@@ -223,6 +237,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
     app.include_router(health.router)
     app.include_router(configs.router)
     app.include_router(promote.router)
+    app.include_router(rollouts.router)
     app.include_router(schemas.router)
     app.include_router(tokens.router)
     app.include_router(whoami.router)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Annotated, Any
 
-from configsvc_schemas.wire import API_PREFIX
+from configsvc_schemas.wire import API_PREFIX, INSTANCE_HEADER, LABELS_HEADER
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,7 +36,10 @@ from configsvc.api.models import (
 from configsvc.auth import Principal, Role
 from configsvc.errors import BadRequest, NotFound, ValidationFailed
 from configsvc.kinds.writes import DocumentWrite
+from configsvc.rollouts.choice import identity_from_headers
+from configsvc.rollouts.variants import served_documents
 from configsvc.store.records import Action, Document, HistoryRecord
+from configsvc.store.rollout_reads import served_rollouts
 
 router = APIRouter(
     prefix=API_PREFIX,
@@ -46,6 +49,8 @@ router = APIRouter(
 )
 
 MAX_MESSAGE_LENGTH = 1000
+VARY = {"Vary": f"{INSTANCE_HEADER}, {LABELS_HEADER}"}
+"""A listing differs by the SDK instance asking while rollouts run."""
 
 
 class DocumentIn(BaseModel):
@@ -119,21 +124,35 @@ async def list_configs(
     services: ServicesDep,
     caller: Caller,
     if_none_match: Annotated[str | None, Header()] = None,
+    x_configsvc_instance: Annotated[
+        str | None, Header(description="the SDK instance asking: rollouts may choose it")
+    ] = None,
+    x_configsvc_labels: Annotated[
+        str | None, Header(description="the SDK instance's labels, a JSON object")
+    ] = None,
 ) -> Response:
     _check_address(ns)
     caller.require(Role.READER, ns)
+    identity = identity_from_headers(x_configsvc_instance, x_configsvc_labels)
     if if_none_match:
         marker = await services.store.namespace_etag_revision(ns)
+        if identity is not None:  # what it gets changes with each rollout transition too
+            marker = max(marker, await services.rollouts.namespace_revision(ns))
         if etag_matches(if_none_match, marker):
-            return Response(status_code=304, headers={"ETag": etag(marker)})
+            return Response(status_code=304, headers={"ETag": etag(marker), **VARY})
     listing = await services.store.list_namespace(ns)
-    await know_kinds(services, caller, listing.items, listing.revision)
+    items, tag = listing.items, listing.etag_revision
+    if identity is not None:
+        served = await served_rollouts(services.rollouts, [ns], listing.revision)
+        items = served_documents(items, served, identity)[0]
+        tag = max([tag, *(s.record.revision for s in served)])
+    await know_kinds(services, caller, items, listing.revision)
     body = {
         "namespace": ns,
         "revision": listing.revision,
-        "items": [document_json(services, caller, doc) for doc in listing.items],
+        "items": [document_json(services, caller, doc) for doc in items],
     }
-    return json_response(body, headers={"ETag": etag(listing.etag_revision)})
+    return json_response(body, headers={"ETag": etag(tag), **VARY})
 
 
 @router.get(
@@ -254,9 +273,8 @@ async def history(
     records = await services.store.history(ns, name, limit or 0)
     if not records:
         raise NotFound(f"no history for {ns}/{name}")
-    return json_response(
-        {"namespace": ns, "name": name, "items": [record.summary() for record in records]}
-    )
+    rows = [row for record in records for row in record.rows()]
+    return json_response({"namespace": ns, "name": name, "items": rows[: limit or None]})
 
 
 @router.get(

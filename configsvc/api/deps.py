@@ -15,6 +15,7 @@ from configsvc.sessions import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessio
 from configsvc.settings import ServiceSettings
 from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.kinds import KindStore
+from configsvc.store.rollouts import RolloutStore
 from configsvc.store.space import StoreSpace
 
 log = logging.getLogger("configsvc")
@@ -32,6 +33,7 @@ class Services:
     metrics: Metrics
     space: StoreSpace
     sessions: SessionManager
+    rollouts: RolloutStore
     _warned: set[str] = field(default_factory=set)
 
     def warn_once(self, key: str, message: str) -> None:

@@ -95,9 +95,16 @@ class DocumentOut(_Answer):
     revision: int = Field(description="the store's revision of this change")
     updated_at: str = Field(description="RFC 3339 UTC")
     updated_by: str = Field(description="the token's name")
-    action: Literal["put", "rollback"] = Field(description="what wrote this version")
+    action: Literal["put", "rollback", "rollout"] = Field(
+        description="what wrote this version (rollout: a staged rollout's promotion)"
+    )
     rolled_back_to: int | None = Field(
         default=None, description="for a rollback: the version whose spec it restored"
+    )
+    rollout: str | None = Field(
+        default=None,
+        description="in a listing for an SDK instance chosen by a rollout: the rollout's id "
+        "(this is its candidate)",
     )
 
 
@@ -116,7 +123,7 @@ class VersionOut(DocumentOut):
         json_schema_extra={"examples": [{**DOCUMENT_EXAMPLE, "action": "put"}]}
     )
 
-    action: Literal["put", "rollback"]
+    action: Literal["put", "rollback", "rollout"]
 
 
 class RollbackOut(DocumentOut):
@@ -143,7 +150,9 @@ class HistoryItemOut(_Answer):
     updated_at: str
     updated_by: str
     message: str | None
-    action: Literal["put", "delete", "rollback"]
+    action: Literal["put", "delete", "rollback", "rollout"] = Field(
+        description="`rollout`: a transition of a staged rollout of this (candidate) version"
+    )
     kind: str | None
     rolled_back_to: int | None = Field(
         default=None, description="for a rollback: the version whose spec it restored"

@@ -1,8 +1,9 @@
 """`GET /v1/watch`: Server-Sent Events, served by a lean ASGI handler.
 
 The handler authenticates, checks the namespaces, answers the headers, and hands the stream
-to the fan-out, which writes the same pre-encoded bytes to every stream. Under uvicorn's
-httptools protocol the connection itself is taken over once the headers are out
+to the fan-out, which writes the same pre-encoded bytes to every stream. An SDK names itself
+(`X-Configsvc-Instance`, `X-Configsvc-Labels`), so that rollouts can choose its stream.
+Under uvicorn's httptools protocol the connection itself is taken over once the headers are out
 (`SseConnection`): the bytes go straight to the transport, already framed as HTTP/1.1
 chunks, and no request task, queue, generator or uvicorn state is kept per stream. Under
 other servers a small task per stream sends them through ASGI. Either way the unsent bytes
@@ -19,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl
 
+from configsvc_schemas.wire import INSTANCE_HEADER, LABELS_HEADER
 from starlette.requests import cookie_parser
 
 from configsvc.api.deps import Services, authenticate
@@ -28,6 +30,7 @@ from configsvc.asgi_types import Message, Receive, Scope, Send
 from configsvc.auth import Principal, Role
 from configsvc.errors import ApiError, BadRequest
 from configsvc.fanout import Fanout, Subscriber
+from configsvc.rollouts.choice import Identity, identity_from_headers
 from configsvc.sessions import SESSION_COOKIE, Session
 
 log = logging.getLogger("configsvc.watch")
@@ -139,6 +142,8 @@ class WatchRequest:
     since: int | None
     session: Session | None = None
     """The console session the stream was opened with (the stream ends with it)."""
+    identity: Identity | None = None
+    """The SDK instance, as it names itself (`X-Configsvc-Instance`, `X-Configsvc-Labels`)."""
 
 
 async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> WatchRequest:
@@ -170,8 +175,11 @@ async def authorize_watch(scope: Scope, services: Services, fanout: Fanout) -> W
         check_name(ns, "namespace")
         principal.require(Role.READER, ns)
     since = _since(query, headers)
+    identity = identity_from_headers(
+        headers.get(INSTANCE_HEADER.lower()), headers.get(LABELS_HEADER.lower())
+    )
     fanout.check_capacity()
-    return WatchRequest(principal, frozenset(namespaces), since, session)
+    return WatchRequest(principal, frozenset(namespaces), since, session, identity)
 
 
 async def handle_watch(
@@ -195,7 +203,9 @@ async def handle_watch(
     connection = SseConnection.of(send, limit)
     writer: SseConnection | SendWriter = connection or SendWriter(send, receive, limit)
     principal = request.principal
-    subscriber = Subscriber(request.namespaces, principal.secrets, principal.name, writer)
+    subscriber = Subscriber(
+        request.namespaces, principal.secrets, principal.name, writer, identity=request.identity
+    )
     if request.session is not None:
         services.sessions.follow_stream(
             request.session, subscriber.done, lambda reason: _end(subscriber, fanout, reason)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from configsvc.cli import _cmd_schemas, _cmd_secrets, _cmd_tokens
+from configsvc.cli import _cmd_rollout, _cmd_schemas, _cmd_secrets, _cmd_tokens
 from configsvc.cli._cmd_admin import audit, reclaim
 from configsvc.cli._cmd_apply import apply
 from configsvc.cli._cmd_backup import backup, etcd_snapshot, restore
@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
         help=HELP,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root)
@@ -63,6 +64,7 @@ def build_app() -> typer.Typer:
     app.add_typer(_cmd_schemas.app, name="schemas")
     app.command()(fleet)
     app.command()(status)
+    app.add_typer(_cmd_rollout.app, name="rollout")
     app.add_typer(_cmd_tokens.app, name="tokens")
     app.add_typer(_cmd_secrets.app, name="secrets")
     app.command()(reclaim)

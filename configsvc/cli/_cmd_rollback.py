@@ -38,14 +38,15 @@ def rollback(
         raise typer.BadParameter("give exactly one of --to V and --steps N", param_hint="--to")
     with open_session(ctx, url, token, output, data_dir) as s:
         history = s.api.get(doc_path(ref.namespace, ref.name, "history"))["items"]
-        latest = max(row["version"] for row in history)
+        current = s.api.get_optional(doc_path(ref.namespace, ref.name))
+        # the current version (an aborted rollout's candidate may be newer), else the delete
+        latest = current["version"] if current else max(row["version"] for row in history)
         target = to if to is not None else latest - (steps or 0)
         if target < 1:
             raise CliError(f"{ref} has no version {steps} steps before version {latest}")
         if target == latest:
             raise CliError(f"version {target} is the current version of {ref}")
         old_doc = fetch_version(s, ref, target)
-        current = s.api.get_optional(doc_path(ref.namespace, ref.name))
         lines = diff_documents(
             s.masker,
             side(current),

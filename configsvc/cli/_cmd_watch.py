@@ -46,7 +46,8 @@ def watch(
 ) -> None:
     """Print each change as it happens: time, revision, action, document, version.
 
-    The action is put, delete, or rollback with the version it restored.
+    The action is put, delete, rollback (with the version it restored) or rollout (a staged
+    rollout's promotion).
 
     The first line is a snapshot (how many documents there are); after a dropped stream
     it reconnects and resumes where it left off, so no change is missed or repeated.

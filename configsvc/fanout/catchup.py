@@ -1,9 +1,10 @@
 """Catching a new stream up: a snapshot, or the changes since its resume point.
 
 Streams that start together (a reconnect storm after a restart) share one store read per
-namespaces and resume point, and what is encoded of it. A shared read may have begun before
-a stream joined it: the ring's newer events close that gap, and when the ring no longer
-reaches back to the read's revision, the stream reads on its own.
+namespaces and resume point, and what is encoded of it (a snapshot once per variant: with
+or without secrets, and, while rollouts run, per set of candidates a stream gets). A shared
+read may have begun before a stream joined it: the ring's newer events close that gap, and
+when the ring no longer reaches back to the read's revision, the stream reads on its own.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, TypeVar
 
-from configsvc.fanout.encoding import EncodedEvent, EventEncoder
+from configsvc.fanout.encoding import EventEncoder
 from configsvc.fanout.ring import EventRing
 from configsvc.fanout.subscribers import Subscriber
+from configsvc.fanout.variants import Event
+from configsvc.rollouts.variants import chosen_keys, served_documents
 from configsvc.store.replay import Replayer
 
 T = TypeVar("T")
@@ -104,10 +107,17 @@ class CatchUp:
         if self._ring.floor > snapshot.revision:
             shared = SharedRead(self._replayer.snapshot(namespaces))
             snapshot = await shared.task
+        identity, secrets = subscriber.identity, subscriber.secrets
+        # one encoding per variant: secrets or not, named or not, and the candidates it gets
+        named = identity is not None and bool(snapshot.rollouts)
+        variant = (secrets, named, chosen_keys(snapshot.rollouts, identity))
         raw = shared.once(
-            subscriber.secrets,
+            variant,
             lambda: self._encoder.snapshot(
-                snapshot.revision, namespaces, snapshot.documents, subscriber.secrets
+                snapshot.revision,
+                namespaces,
+                served_documents(snapshot.documents, snapshot.rollouts, identity)[0],
+                secrets,
             ),
         )
         if not subscriber.send_raw(snapshot.revision, raw):
@@ -127,7 +137,7 @@ class CatchUp:
         if self._reads.get(key) is shared:
             del self._reads[key]
 
-    def _write(self, subscriber: Subscriber, event: EncodedEvent) -> bool:
+    def _write(self, subscriber: Subscriber, event: Event) -> bool:
         """Write `event` to a stream that is not live yet; drop it on failure."""
         if subscriber.send(event):
             return True

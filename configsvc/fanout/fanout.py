@@ -2,9 +2,11 @@
 
 It follows the store through a `ChangeFeed` (the process's one store watch): each document
 change is encoded once (`EventEncoder`), kept in the `EventRing`, and the same bytes are
-offered to every subscriber of its namespace. A new stream is registered first, then caught
-up (`CatchUp`: from the ring, or the store's history, or a snapshot), then goes live; a
-stream whose buffer fills up is dropped and resumes from its last revision.
+offered to every subscriber of its namespace. A rollout's transition that moves instances is
+encoded once too, and each stream takes it or not by its identity (`variants`). A new stream
+is registered first, then caught up (`CatchUp`: from the ring, or the store's history, or a
+snapshot), then goes live; a stream whose buffer fills up is dropped and resumes from its
+last revision.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from dataclasses import dataclass
 
 from configsvc.errors import ApiError, StoreUnavailable
 from configsvc.fanout.catchup import CatchUp
-from configsvc.fanout.encoding import EncodedEvent, EventEncoder
+from configsvc.fanout.encoding import EventEncoder
 from configsvc.fanout.ring import EventRing
 from configsvc.fanout.subscribers import Subscriber, Subscribers
+from configsvc.fanout.variants import Event, RolloutMove
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.settings import MAX_WATCH_STREAMS
-from configsvc.store.keys import DOC_FAMILY, SPEC_FAMILY, KeyLayout
+from configsvc.store.keys import DOC_FAMILY, ROLLOUT_FAMILY, SPEC_FAMILY, KeyLayout
 from configsvc.store.records import DocumentHead
 from configsvc.store.replay import Replayer
+from configsvc.store.rollout_reads import base_document, candidate_document
+from configsvc.store.rollout_record import RolloutRecord
 from configsvc.store.spec_codec import SpecCodec
 from configsvc.store.watcher import ChangeFeed, FamilyChange
 
@@ -91,6 +96,7 @@ class Fanout:
         """Specs written in the revision being dispatched, by (ns, name, version)."""
         feed.on(SPEC_FAMILY, self._on_spec_change)
         feed.on(DOC_FAMILY, self._on_document_change)
+        feed.on(ROLLOUT_FAMILY, self._on_rollout_change)
         feed.on_start(self._ring.reset)
         feed.on_gap(self._on_gap)
 
@@ -220,20 +226,45 @@ class Fanout:
             return
         self._publish(self._encoder.put(head.document(spec)))
 
+    def _on_rollout_change(self, change: FamilyChange) -> None:
+        """A rollout's transition: those it moves get the candidate (start, step) or the
+        base version (abort), encoded once, in one `RolloutMove` (see `variants`)."""
+        ns, _, name = change.key.partition("/")
+        if change.value is None:
+            return
+        record = RolloutRecord.from_stored(ns, name, change.value, change.revision)
+        action = record.last.action
+        if not (action.moves_in or action.moves_out):
+            return
+        version = record.version if action.moves_in else record.base.version
+        written = self._specs.get((ns, name, version))
+        if written is None or written[0] != change.revision:
+            # Written by hand, or by a release that did not write the spec with it: the
+            # streams of the namespace start over from a snapshot, which is exact.
+            log.warning("%s/%s: rollout change at %d without its spec", ns, name, change.revision)
+            for subscriber in self._subscribers.of_namespace(ns):
+                subscriber.say("stream ended: resync; resume with Last-Event-ID")
+                self._subscribers.drop(subscriber, "resync", abort=False)
+            return
+        spec = self._codec.decode(ns, name, written[1])
+        make = candidate_document if action.moves_in else base_document
+        self._publish(RolloutMove(record, self._encoder.put(make(record, spec))))
+
     def _on_gap(self) -> None:
         """The feed lost changes: end every stream; clients resume from their last
         revision, which the history records replay exactly, or get a snapshot."""
         self.close_all("resync")
 
-    def _publish(self, event: EncodedEvent) -> None:
+    def _publish(self, event: Event) -> None:
         options = self.options
         self._ring.append(event, options.ring_events, options.ring_bytes)
         sent = 0
+        move = event if isinstance(event, RolloutMove) else None
         for subscriber in self._subscribers.of_namespace(event.namespace):
-            if subscriber.offer(event, options.max_pending_events):
-                sent += 1
-            else:
+            if not subscriber.offer(event, options.max_pending_events):
                 self._drop_slow(subscriber)
+            elif move is None or move.resolve(subscriber.identity) is not None:
+                sent += 1
         if sent:
             self._metrics.events_sent.inc(sent)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from configsvc.fanout.encoding import EncodedEvent
+from configsvc.fanout.variants import Event
 
 
 class EventRing:
@@ -16,13 +16,13 @@ class EventRing:
 
     def __init__(self) -> None:
         self.floor = 0
-        self._events: deque[EncodedEvent] = deque()
+        self._events: deque[Event] = deque()
         self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._events)
 
-    def append(self, event: EncodedEvent, max_events: int, max_bytes: int) -> None:
+    def append(self, event: Event, max_events: int, max_bytes: int) -> None:
         """Keep `event`; forget the oldest ones past `max_events` or `max_bytes`."""
         self._events.append(event)
         self._bytes += event.size
@@ -31,9 +31,9 @@ class EventRing:
             self._bytes -= dropped.size
             self.floor = dropped.revision
 
-    def newer_than(self, revision: int, namespaces: frozenset[str]) -> list[EncodedEvent]:
+    def newer_than(self, revision: int, namespaces: frozenset[str]) -> list[Event]:
         """The events of `namespaces` newer than `revision`, oldest first."""
-        newer: list[EncodedEvent] = []
+        newer: list[Event] = []
         for event in reversed(self._events):
             if event.revision <= revision:
                 break

@@ -13,8 +13,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from configsvc.fanout.encoding import KEEPALIVE_COMMENT, EncodedEvent, chunk
+from configsvc.fanout.encoding import KEEPALIVE_COMMENT, chunk
+from configsvc.fanout.variants import Event, RolloutMove
 from configsvc.metrics import Metrics
+from configsvc.rollouts.choice import Identity
 
 FRAMED_KEEPALIVE = chunk(KEEPALIVE_COMMENT)
 
@@ -39,12 +41,14 @@ class Subscriber:
     writer: StreamWriter
     after: int = 0
     """The last revision this stream was sent (events at or below it are skipped)."""
-    pending: list[EncodedEvent] | None = field(default_factory=list)
+    pending: list[Event] | None = field(default_factory=list)
     """Live events held back while the stream catches up; None once it is live."""
     done: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     """Resolves with the reason the stream ended (`gone`, `slow`, `revoked`, …)."""
+    identity: Identity | None = None
+    """The SDK instance the stream is for, as it named itself (rollouts choose by it)."""
 
     def send_raw(self, revision: int, raw: bytes) -> bool:
         """Write a one-off event (a snapshot) and move `after` to its revision."""
@@ -53,16 +57,22 @@ class Subscriber:
         self.after = max(self.after, revision)
         return True
 
-    def send(self, event: EncodedEvent) -> bool:
-        """Write `event` unless it is not newer than `after`; False when the write failed."""
+    def send(self, event: Event) -> bool:
+        """Write `event` unless it is not newer than `after` (or is a rollout's move that
+        does not move this stream); False when the write failed."""
         if event.revision <= self.after:
             return True
+        if isinstance(event, RolloutMove):
+            variant = event.resolve(self.identity)
+            if variant is None:
+                return True
+            event = variant
         if not self.writer.write(event.raw(self.secrets), event.framed(self.secrets)):
             return False
         self.after = event.revision
         return True
 
-    def offer(self, event: EncodedEvent, max_pending: int) -> bool:
+    def offer(self, event: Event, max_pending: int) -> bool:
         """Send `event`, or hold it while catching up; False when the stream must be dropped."""
         if self.pending is None:
             return self.send(event)

@@ -66,6 +66,14 @@ class RejectedIn(_Strict):
     error: str = Field(max_length=MAX_REPORT_ERROR_LENGTH, pattern=ERROR_PATTERN)
 
 
+class CallsIn(_Strict):
+    """What the instance's live helpers did on a rollout's candidate it holds."""
+
+    version: int = Field(ge=0, le=MAX_COUNTER)
+    tries: int = Field(ge=0, le=MAX_COUNTER)
+    failures: int = Field(ge=0, le=MAX_COUNTER)
+
+
 class ReportIn(_Strict):
     """`POST /v1/fleet/reports`: what one SDK instance applied and rejected."""
 
@@ -86,6 +94,12 @@ class ReportIn(_Strict):
         default_factory=dict,
         max_length=MAX_REPORT_DOCUMENTS,
         description="by `ns/name`: a version refused by the instance's local model",
+    )
+    calls: dict[str, CallsIn] = Field(
+        default_factory=dict,
+        max_length=MAX_REPORT_DOCUMENTS,
+        description="by `ns/name`: the live helpers' tries and failed tries on the version "
+        "held, while it is a rollout's candidate (a rollout may abort on their error rate)",
     )
     namespaces: list[str] = Field(
         min_length=1, max_length=MAX_REPORT_NAMESPACES, description="the watched namespaces"
@@ -131,7 +145,12 @@ def parse_report(body: Any) -> Report:
     report = parse_body(ReportIn, body)
     namespaces = frozenset(report.namespaces)
     problems = []
-    for section, entries in (("documents", report.documents), ("rejected", report.rejected)):
+    sections = (
+        ("documents", report.documents),
+        ("rejected", report.rejected),
+        ("calls", report.calls),
+    )
+    for section, entries in sections:
         for key in entries:
             try:
                 namespace, _ = split_key(key)
@@ -143,7 +162,8 @@ def parse_report(body: Any) -> Report:
                 problems.append({"loc": [section, key], "msg": msg})
     if problems:
         raise ValidationFailed("the report is not valid", problems)
-    content = report.model_dump(mode="json", exclude={"instance"})
+    left_out = {"instance"} if report.calls else {"instance", "calls"}
+    content = report.model_dump(mode="json", exclude=left_out)  # calls only when some
     content["namespaces"] = sorted(namespaces)
     return Report(report.instance, namespaces, content, dumps(content))
 

@@ -5,7 +5,9 @@ document, its history record (metadata and spec under separate keys, so listing 
 reads specs), the version counter and the namespace marker in a second transaction that holds
 only if the version counter has not moved since the read. The counter changes on every put
 and delete, so two writers can never both succeed from the same read, and versions never
-repeat. Unconditional writers retry a lost race; `If-Match` writers get 412.
+repeat. Unconditional writers retry a lost race; `If-Match` writers get 412. The same read
+takes the document's latest rollout: while one is running or paused, a plain write is refused
+(409), and starting one moves the version counter, so the two exclude each other.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from configsvc.errors import (
     Conflict,
@@ -42,11 +43,13 @@ from configsvc.store.records import (
     HistoryRecord,
     Listing,
     NewContent,
-    TokenRecord,
     WriteResult,
     utc_now,
 )
+from configsvc.store.rollout_record import RolloutRecord
 from configsvc.store.spec_codec import SpecCodec
+from configsvc.store.tokens import TokenStore
+from configsvc.store.write_state import CurrentState, WriteGuard
 
 MAX_WRITE_BYTES = 1_300_000
 """Largest transaction sent to etcd, well under its 1.5 MiB request limit."""
@@ -61,30 +64,7 @@ RETRY_PAUSE_MAX = 0.005
 """Upper bound (seconds) of the random pause between compare-and-set rounds."""
 
 
-class WriteGuard(Protocol):
-    """Another key a document write depends on (its kind): read in the same transaction as
-    the document and shown to `observe` before `build` runs (which may raise); the commit
-    holds only if that key has not changed since, and carries `ops()` along."""
-
-    @property
-    def key(self) -> bytes: ...
-
-    def observe(self, value: bytes | None, mod_revision: int) -> None: ...
-
-    def ops(self) -> list[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Current:
-    """A document's state read at one revision, as a write needs it."""
-
-    document: Document | None
-    last_version: int
-    guard_revision: int
-    dependency_revision: int = 0
-
-
-class EtcdConfigStore:
+class EtcdConfigStore(TokenStore):
     """Documents, history and tokens in etcd, under `KeyLayout.prefix`."""
 
     def __init__(
@@ -157,23 +137,28 @@ class EtcdConfigStore:
 
     # ---- writes ------------------------------------------------------------------------
 
-    async def _read_current(
+    async def read_current(
         self, ns: str, name: str, depends_on: WriteGuard | None = None
-    ) -> _Current:
-        """The document, its version counter (and what `depends_on` guards), read at one
-        revision: the keys in one transaction, then the current version's spec pinned at
-        that transaction's revision (its key is known only once the document is read)."""
+    ) -> CurrentState:
+        """The document, its version counter and latest rollout (and what `depends_on`
+        guards), read at one revision: the keys in one transaction, then the current
+        version's spec by its key, pinned at that transaction's revision (its key is known
+        only once the document is read; a rollout's candidate may be a later version)."""
         doc_key = self.layout.doc(ns, name)
         version_key = self.layout.version(ns, name)
-        ops = [range_op(doc_key), range_op(version_key)]
+        ops = [range_op(doc_key), range_op(version_key), range_op(self.layout.rollout(ns, name))]
         if depends_on is not None:
             ops.append(range_op(depends_on.key))
         response = await self.kv.txn([], ops)
-        doc_kvs = response.responses[0].response_range.kvs
-        version_kvs = response.responses[1].response_range.kvs
+        doc_kvs, version_kvs, rollout_kvs = (r.response_range.kvs for r in response.responses[:3])
+        rollout = (
+            RolloutRecord.from_stored(ns, name, rollout_kvs[0].value, rollout_kvs[0].mod_revision)
+            if rollout_kvs
+            else None
+        )
         dependency_revision = 0
         if depends_on is not None:
-            dep_kvs = response.responses[2].response_range.kvs
+            dep_kvs = response.responses[3].response_range.kvs
             dependency_revision = dep_kvs[0].mod_revision if dep_kvs else 0
             depends_on.observe(dep_kvs[0].value if dep_kvs else None, dependency_revision)
         document = None
@@ -182,7 +167,10 @@ class EtcdConfigStore:
             (document,) = await self.reads.join([head], response.header.revision)
         last_version = int(version_kvs[0].value) if version_kvs else 0
         guard = version_kvs[0].mod_revision if version_kvs else 0
-        return _Current(document, last_version, guard, dependency_revision)
+        rollout_revision = rollout.revision if rollout is not None else 0
+        return CurrentState(
+            document, last_version, guard, dependency_revision, rollout, rollout_revision
+        )
 
     def _version_ops(
         self, record: HistoryRecord, spec: bytes | None, document_op: Any, origin: str | None
@@ -226,7 +214,7 @@ class EtcdConfigStore:
         self,
         ns: str,
         name: str,
-        current: _Current,
+        current: CurrentState,
         ops: list[Any],
         depends_on: WriteGuard | None = None,
     ) -> int | None:
@@ -265,13 +253,14 @@ class EtcdConfigStore:
 
         `build` runs against the document as read in each compare-and-set round and may
         raise (e.g. `ValidationFailed`); nothing is written then. A `Action.PUT` whose kind
-        and spec equal the stored ones writes nothing. `if_match` is the revision the caller
-        read (412 when it is not the current one); `create_only` answers 409 if the document
-        exists. With `dry_run` every check runs and nothing is written. `depends_on` is read
-        with the document and must be unchanged when the write commits.
+        and spec equal the stored ones writes nothing (and is answered also while a rollout
+        of the document is active; any other write is then refused, 409). `if_match` is the
+        revision the caller read (412 when it is not the current one); `create_only` answers
+        409 if the document exists. With `dry_run` every check runs and nothing is written.
+        `depends_on` is read with the document and must be unchanged when the write commits.
         """
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = await self._read_current(ns, name, depends_on)
+            current = await self.read_current(ns, name, depends_on)
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
@@ -288,6 +277,7 @@ class EtcdConfigStore:
                 and document.spec == content.spec
             ):
                 return WriteResult(document, created=False, changed=False)
+            current.refuse_during_rollout(ns, name)  # equal content wrote nothing: allowed
             new = Document(
                 namespace=ns,
                 name=name,
@@ -340,10 +330,11 @@ class EtcdConfigStore:
     ) -> HistoryRecord:
         """Delete a document; its history stays and its version counter moves on."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
-            current = await self._read_current(ns, name)
+            current = await self.read_current(ns, name)
             document = current.document
             if document is None:
                 raise NotFound(f"no document {ns}/{name}")
+            current.refuse_during_rollout(ns, name)
             if not _matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision {document.revision}, not {if_match}"
@@ -368,49 +359,6 @@ class EtcdConfigStore:
                 return dataclasses.replace(record, revision=revision)
             await asyncio.sleep(random.uniform(0, RETRY_PAUSE_MAX))  # noqa: S311 - jitter
         raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
-
-    # ---- tokens ------------------------------------------------------------------------
-
-    async def get_token(self, name: str) -> TokenRecord | None:
-        response = await self.kv.range(self.layout.token(name))
-        return TokenRecord.from_stored(response.kvs[0].value) if response.kvs else None
-
-    async def list_tokens(self) -> list[TokenRecord]:
-        root = self.layout.tokens_root()
-        response = await self.kv.range(root, prefix_end(root))
-        return [TokenRecord.from_stored(kv.value) for kv in response.kvs]
-
-    async def create_token(self, record: TokenRecord, *, origin: str | None = None) -> None:
-        """Store a new token; 409 if one of that name exists."""
-        key = self.layout.token(record.name)
-        logged = AuditRecord(
-            action="token.create",
-            target=record.name,
-            by=record.created_by,
-            origin=origin,
-            details={
-                "role": record.role,
-                "namespaces": list(record.namespaces),
-                "secrets": record.secrets,
-            },
-        )
-        logged_op = audit_op(self.layout, logged)
-        response = await self.kv.txn(
-            [mod_revision_is(key, 0)],
-            [put_op(key, record.stored_value()), logged_op],
-            witness=logged_op,
-        )
-        if not response.succeeded:
-            raise Conflict(f"a token named {record.name!r} exists")
-
-    async def delete_token(self, name: str, *, by: str, origin: str | None = None) -> None:
-        """Revoke a token; 404 if there is none of that name."""
-        key = self.layout.token(name)
-        logged = AuditRecord(action="token.revoke", target=name, by=by, origin=origin)
-        absent = mod_revision_is(key, 0)
-        response = await self.kv.txn([absent], [], [delete_op(key), audit_op(self.layout, logged)])
-        if response.succeeded:
-            raise NotFound(f"no token named {name!r}")
 
 
 def _matches(document: Document | None, if_match: int | None) -> bool:

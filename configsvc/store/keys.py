@@ -25,6 +25,10 @@
                                   a document written meanwhile makes it check them again
     {prefix}khist/{Kind}/{v}      one history record per version of the kind (metadata)
     {prefix}kschema/{Kind}/{v}    the schema of that version (puts only)
+    {prefix}rollout/{ns}/{name}   the document's latest staged rollout (any state): its candidate
+                                  version, steps, match, state and last transition (see
+                                  `rollout_record`); read with the document by every write, so
+                                  a plain write during a running or paused rollout is refused
     {prefix}meta/layout           the key layout version of the data (2; see `migrate`)
     {prefix}meta/secret-keys      a check value per key that sealed secrets at rest
     {prefix}audit/{time}-{tag}    one audit record per change, in time order (see `audit`)
@@ -56,6 +60,7 @@ TOKEN_FAMILY = "tok"  # noqa: S105 - a key segment
 KIND_FAMILY = "kind"
 SESSION_FAMILY = "sess"
 FLEET_FAMILY = "flt"
+ROLLOUT_FAMILY = "rollout"
 """Key families (the first segment after the prefix) that the store watcher dispatches."""
 FLEET_RECORD = "i"
 FLEET_HEARD = "s"
@@ -187,6 +192,17 @@ class KeyLayout:
         if not key.startswith(root):
             return None
         return self.split_fleet(key[len(root) :].decode())
+
+    def rollout(self, ns: str, name: str) -> bytes:
+        return f"{self.prefix}{ROLLOUT_FAMILY}/{ns}/{name}".encode()
+
+    def rollouts_root(self) -> bytes:
+        """The range prefix of every document's latest rollout."""
+        return f"{self.prefix}{ROLLOUT_FAMILY}/".encode()
+
+    def rollout_namespace(self, ns: str) -> bytes:
+        """The range prefix of the latest rollouts of a namespace's documents."""
+        return f"{self.prefix}{ROLLOUT_FAMILY}/{ns}/".encode()
 
     @staticmethod
     def split_doc(rest: str) -> tuple[str, str] | None:

@@ -28,6 +28,8 @@ class Action(enum.StrEnum):
     PUT = "put"
     DELETE = "delete"
     ROLLBACK = "rollback"
+    ROLLOUT = "rollout"
+    """The candidate version of a staged rollout (see `rollout_record`)."""
 
 
 def stored_action(data: dict[str, Any]) -> Action:
@@ -94,8 +96,8 @@ class DocumentHead:
 class Document:
     """A config document as stored, with the metadata the service adds.
 
-    `action` is what wrote this version: `put`, or `rollback` (then `rolled_back_to` is
-    the version whose spec it restored).
+    `action` is what wrote this version: `put`, `rollback` (then `rolled_back_to` is the
+    version whose spec it restored), or `rollout` (a staged rollout's promotion).
     """
 
     namespace: str
@@ -109,6 +111,9 @@ class Document:
     message: str | None = None
     action: Action = Action.PUT
     rolled_back_to: int | None = None
+    rollout: str | None = None
+    """The id of the rollout whose candidate this is, as served to the instances chosen for
+    it (never stored with the document)."""
 
     def stored_value(self) -> bytes:
         """The etcd value of the document key: its metadata only (the revision is the key's
@@ -127,7 +132,7 @@ class Document:
 
     def to_json(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         """The wire form; `spec` replaces the stored spec (e.g. with secrets masked)."""
-        return {
+        wire = {
             "namespace": self.namespace,
             "name": self.name,
             "kind": self.kind,
@@ -140,6 +145,9 @@ class Document:
             "action": self.action.value,
             **_rollback_target(self.rolled_back_to),
         }
+        if self.rollout is not None:
+            wire["rollout"] = self.rollout
+        return wire
 
 
 def _rollback_target(version: int | None) -> dict[str, int]:
@@ -169,20 +177,29 @@ class HistoryRecord:
     did not count it)."""
     rolled_back_to: int | None = None
     """For a rollback: the version whose spec it restored (None in older records)."""
+    rollout: dict[str, Any] | None = None
+    """Of a rollout's candidate version: the rollout's id, state and transitions (see
+    `RolloutRecord.history_trail`); its top-level fields are the candidate's own."""
 
     def stored_value(self) -> bytes:
-        return dumps(
-            {
-                "version": self.version,
-                "action": self.action.value,
-                "updated_at": self.updated_at,
-                "updated_by": self.updated_by,
-                "message": self.message,
-                "kind": self.kind,
-                "bytes": self.spec_bytes,
-                **_rollback_target(self.rolled_back_to),
-            }
-        )
+        value: dict[str, Any] = {
+            "version": self.version,
+            "action": self.action.value,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+            "message": self.message,
+            "kind": self.kind,
+            "bytes": self.spec_bytes,
+            **_rollback_target(self.rolled_back_to),
+        }
+        if self.rollout is not None:
+            value["rollout"] = self.rollout
+        return dumps(value)
+
+    @property
+    def pending_candidate(self) -> bool:
+        """A rollout's candidate that never became the current version (not promoted)."""
+        return self.action is Action.ROLLOUT and (self.rollout or {}).get("state") != "done"
 
     @classmethod
     def from_stored(cls, ns: str, name: str, value: bytes, revision: int) -> HistoryRecord:
@@ -201,7 +218,26 @@ class HistoryRecord:
             spec=None,
             spec_bytes=data.get("bytes"),
             rolled_back_to=data.get("rolled_back_to"),
+            rollout=data.get("rollout"),
         )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The history rows of this version, newest first: one, or for a rollout's candidate
+        one per transition (action `rollout`, the transition's message, time and author)."""
+        if self.rollout is None:
+            return [self.summary()]
+        rows = []
+        for transition in reversed(self.rollout.get("transitions", [])):
+            rows.append(
+                {
+                    **self.summary(),
+                    "revision": transition.get("revision") or self.revision,
+                    "updated_at": transition["at"],
+                    "updated_by": transition["by"],
+                    "message": transition["message"],
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, Any]:
         """The history row of the REST API (no spec)."""

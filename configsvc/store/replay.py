@@ -15,6 +15,7 @@ from configsvc.store.etcd_client import EtcdKV, RevisionGone, prefix_end
 from configsvc.store.keys import KeyLayout
 from configsvc.store.reads import PINNED_READ_ATTEMPTS, DocumentReads
 from configsvc.store.records import Action, Document, HistoryRecord
+from configsvc.store.rollout_reads import ServedRollout
 from configsvc.store.spec_codec import SpecCodec
 
 
@@ -32,6 +33,8 @@ class Change:
 class Snapshot:
     revision: int
     documents: list[Document]
+    rollouts: tuple[ServedRollout, ...] = ()
+    """The documents' latest rollouts at `revision` (when the reader asked for them)."""
 
 
 class Replayer:
@@ -57,8 +60,8 @@ class Replayer:
     ) -> tuple[int, list[Change]] | None:
         """`(revision, changes)`: every change in `(since, revision]`, in revision order.
 
-        None when the history no longer holds all of them (trimmed by the history limit);
-        the caller then sends a snapshot instead.
+        None when the history no longer holds all of them (trimmed by the history limit), or
+        when a rollout changed in that window; the caller then sends a snapshot instead.
         """
         for attempt in range(PINNED_READ_ATTEMPTS):
             try:
@@ -88,6 +91,11 @@ class Replayer:
                         )
                     else:
                         specs[(ns, name, version)] = kv.value
+        if any(record.action is Action.ROLLOUT for record in records):
+            # A rollout changed in the window: which version each instance should hold
+            # depends on who it is, so the stream starts over from a snapshot, which says
+            # it for each instance (see `configsvc.fanout.variants`).
+            return None
         if not await self._complete(records, revision):
             return None
         changes = []

@@ -2,7 +2,8 @@
 
 History records carry the size of their version's spec (`HistoryRecord.spec_bytes`), so a
 plan is made from the metadata alone. The newest version of every document is always kept
-(it is the current document, or the record of its deletion); older ones go oldest first, so
+(it is the current document, or the record of its deletion), and so are a rollout's
+candidates newer than it (never current, or not yet); older ones go oldest first, so
 what stays of a document's history is always its newest versions, and a replay that finds a
 gap falls back to a snapshot. Trimming only deletes, with plain deletes that etcd allows
 while it is over its space quota.
@@ -36,6 +37,9 @@ class StoredVersion:
     version: int
     revision: int
     spec_bytes: int
+    candidate: bool = False
+    """A rollout's candidate that never became current: the version before it is still the
+    current one (or was, when the rollout was aborted)."""
 
 
 @dataclass
@@ -69,7 +73,11 @@ async def stored_versions(kv: EtcdKV, layout: KeyLayout) -> dict[DocKey, list[St
         size = record.spec_bytes
         if size is None:  # written by a release that did not count it
             size = await _spec_size(kv, layout, ns, name, version)
-        found[(ns, name)].append(StoredVersion(ns, name, version, item.mod_revision, size))
+        found[(ns, name)].append(
+            StoredVersion(
+                ns, name, version, item.mod_revision, size, candidate=record.pending_candidate
+            )
+        )
     for versions in found.values():
         versions.sort(key=lambda v: v.version)
     return found
@@ -93,7 +101,8 @@ def plan_trim(
     plan = TrimPlan()
     past: list[StoredVersion] = []
     for doc_versions in versions.values():
-        kept = doc_versions[:-1]  # the newest always stays
+        kept = doc_versions[: _newest_settled(doc_versions)]  # it always stays, and after it
+        # only rollout candidates newer than the current version, which also stay
         if keep_versions is not None:
             cut = max(0, len(doc_versions) - keep_versions)
             for version in kept[:cut]:
@@ -113,6 +122,15 @@ def plan_trim(
             held -= version.spec_bytes
             plan.drop(version)
     return plan
+
+
+def _newest_settled(doc_versions: list[StoredVersion]) -> int:
+    """The index of the newest version that is not a pending rollout candidate (the current
+    one, or the deletion), or of the newest when all are."""
+    for index in range(len(doc_versions) - 1, -1, -1):
+        if not doc_versions[index].candidate:
+            return index
+    return len(doc_versions) - 1
 
 
 async def apply_trim(kv: EtcdKV, layout: KeyLayout, plan: TrimPlan) -> None:

@@ -51,6 +51,12 @@ COMMANDS: dict[str, list[str]] = {
     "restore": ["restore", "in.backup", "--force", "--yes"],
     "fleet": ["fleet", "prod"],
     "status": ["status", "prod/limits"],
+    "rollout start": ["rollout", "start", "prod/limits", "-f", "limits.yaml"],
+    "rollout status": ["rollout", "status", "prod/limits"],
+    "rollout promote": ["rollout", "promote", "prod/limits"],
+    "rollout pause": ["rollout", "pause", "prod/limits"],
+    "rollout resume": ["rollout", "resume", "prod/limits"],
+    "rollout abort": ["rollout", "abort", "prod/limits"],
 }
 """One run of every command that talks to the service (all but the local ones)."""
 LOCAL_COMMANDS = {"serve", "etcd-snapshot"}

@@ -150,9 +150,23 @@ def test_a_failing_callback_is_logged_and_delivery_goes_on(
     state.add_listener(broken)
     state.add_listener(rec)
     with caplog.at_level(logging.ERROR, logger="configsvc_client"):
-        run(state, snap(10, doc("prod/a", 5)), changes(Change.put(doc("prod/a", 11))))
+        run(state, snap(10, doc("prod/a", 5)), changes(Change.put(doc("prod/a", 11, version=2))))
     assert len(rec.seen) == 2
     assert "boom" in caplog.text
+
+
+def test_the_held_version_sent_again_calls_no_one() -> None:
+    """As a staged rollout sends it (its candidate once promoted, the current version to an
+    instance it moves back): a newer revision of the same version, kind and spec."""
+    state = ConfigState(["prod"])
+    rec = Recorder()
+    state.add_listener(rec)
+    run(state, snap(10, doc("prod/a", 5)), changes(Change.put(doc("prod/a", 11))))
+    assert len(rec.seen) == 1
+    held = state.get("prod/a")
+    assert held is not None and held.revision == 11
+    run(state, changes(Change.put(doc("prod/a", 12, rps=6))))  # same number, other spec
+    assert len(rec.seen) == 2
 
 
 def test_dynamic_namespaces_follow_the_source() -> None:

@@ -17,6 +17,7 @@ from configsvc_client._errors import ConfigError, ConfigUnavailable
 from configsvc_client._options import ClientOptions, ReportOptions
 from configsvc_client._status import ClientStatus, Mode
 from configsvc_client._types import (
+    CallUsage,
     Change,
     Document,
     Revision,
@@ -29,6 +30,7 @@ from configsvc_client._types import (
 
 __all__ = [
     "Binding",
+    "CallUsage",
     "Change",
     "ClientOptions",
     "ClientStatus",

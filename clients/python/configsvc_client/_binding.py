@@ -136,6 +136,11 @@ class Binding(Generic[M]):
         old, self._value, self._document, self._error = self._value, value, document, None
         return old
 
+    def _refresh(self, document: Document) -> None:
+        """The held version again (newer revision): keep the value, clear an error."""
+        if self._document is not None:
+            self._document, self._error = document, None
+
     def _notify(self, old: M | None, value: M | None) -> None:
         for callback in list(self._callbacks):
             try:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, overload
+from typing import Any, Protocol, Self, overload
 
 import httpx
 from configsvc_schemas.wire import NAME_RULE, is_valid_name
@@ -40,9 +40,17 @@ from configsvc_client._sources.polling import PollingSource
 from configsvc_client._sources.streaming import StreamingSource
 from configsvc_client._state import ConfigState, DocumentCallback
 from configsvc_client._status import ClientStatus, Mode
-from configsvc_client._types import Document, Synchronizer
+from configsvc_client._types import CallUsage, Document, Synchronizer
 
 log = logging.getLogger("configsvc_client")
+
+
+class CallCounter(Protocol):
+    """What `report_calls` takes: anything that says its tries on a document's version (a
+    `configsvc_client.live.LiveRouter`)."""
+
+    def usage(self) -> CallUsage | None: ...
+
 
 SourceFactory = Callable[[httpx.AsyncClient | None], tuple[Synchronizer, Synchronizer | None]]
 
@@ -216,6 +224,7 @@ class ConfigClient:
         self._identity = None
         self._urls = ()
         self._token = None
+        self._counters: list[CallCounter] = []
 
     # -- reading ----------------------------------------------------------------------
 
@@ -269,6 +278,19 @@ class ConfigClient:
         with state_lock():
             self._state.add_listener(callback)
         return callback
+
+    def report_calls(self, router: CallCounter) -> None:
+        """Report what a live helper's router (`LiveHTTPClient(...).router`,
+        `LiveTransport(...).router`, or a `LiveRouter` you share) does: its tries and failed
+        tries on the document's version, while that version is a staged rollout's candidate
+        given to this instance, so that the rollout can abort by itself on its error rate
+        (`abort_on.error_rate`). Nothing is reported for other versions."""
+        with state_lock():
+            if router not in self._counters:
+                self._counters.append(router)
+
+    def _call_usages(self) -> list[CallUsage]:
+        return [u for u in (c.usage() for c in list(self._counters)) if u is not None]
 
     def get(self, key: str) -> Document | None:
         """The applied version of document `"namespace/name"`, or None."""
@@ -369,6 +391,7 @@ class ConfigClient:
             self._options.reports,
             self._state,
             status,
+            calls=self._call_usages,
         )
 
     # -- sync face --------------------------------------------------------------------

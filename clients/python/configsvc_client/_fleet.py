@@ -67,6 +67,7 @@ from configsvc_client._sources._wire import (
 )
 from configsvc_client._state import ConfigState, Rejection
 from configsvc_client._status import ClientStatus
+from configsvc_client._types import CallUsage
 
 log = logging.getLogger("configsvc_client")
 
@@ -208,11 +209,13 @@ class FleetReporter:
         state: ConfigState,
         status: Callable[[], ClientStatus],
         *,
+        calls: Callable[[], Iterable[CallUsage]] = tuple,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self._http = http
+        self._calls = calls
         self._endpoints = Endpoints(urls)
         self._headers = {"Content-Type": "application/json", **auth_headers(token)}
         self._identity = identity
@@ -362,6 +365,7 @@ class FleetReporter:
         if len(self._applied) > MAX_REPORT_DOCUMENTS and not self._truncation_noted:
             self._truncation_noted = True
             log.warning("fleet reports list the first %d documents only", MAX_REPORT_DOCUMENTS)
+        calls = candidate_calls(self._calls())
         report: dict[str, Any] = {
             "instance": self.instance,
             "app": self._identity.app,
@@ -375,4 +379,23 @@ class FleetReporter:
             "namespaces": self._namespaces,
             "report_interval": self._options.interval,
         }
+        if calls:
+            report["calls"] = calls
         return json.dumps(report, separators=(",", ":"), sort_keys=True).encode()
+
+
+def candidate_calls(usages: Iterable[CallUsage]) -> dict[str, dict[str, int]]:
+    """The live helpers' tries on rollout candidates, by document (summed over routers).
+
+    Only candidates: their counts are what a rollout's automatic abort reads, and leaving
+    every other document out keeps a report equal to the previous one (no store write) when
+    only traffic changed."""
+    found: dict[str, dict[str, int]] = {}
+    for usage in usages:
+        if usage.rollout is None:
+            continue
+        entry = found.setdefault(usage.key, {"version": usage.version, "tries": 0, "failures": 0})
+        if entry["version"] == usage.version:
+            entry["tries"] += usage.tries
+            entry["failures"] += usage.failures
+    return dict(sorted(found.items())[:MAX_REPORT_DOCUMENTS])

@@ -6,7 +6,9 @@ interleaving, and it keeps these promises:
 * it never goes back: a snapshot older than what is held for a namespace, or a change at
   or below a document's last seen revision, is ignored (so replays are harmless);
 * a document that fails a bound model is not applied anywhere; the previous version stays;
-* callbacks run once per applied version, in revision order, after the version is applied.
+* callbacks run once per applied version, in revision order, after the version is applied;
+  the held version sent again at a newer revision (as a staged rollout does when it moves an
+  instance back) calls no one.
 """
 
 from __future__ import annotations
@@ -214,6 +216,14 @@ class ConfigState:
         new = change.document if change.action == "put" else None
         if new is None and old is None:
             self._clear_error(key)
+            return
+        if new is not None and old is not None and old.same_version(new):
+            # The held version again, at a newer revision (a rollout that ends, or a listing
+            # that says so): nothing changes for anyone, and a rejected candidate is gone.
+            self._docs[key] = new
+            self._clear_error(key)
+            for binding in bindings:
+                binding._refresh(new)
             return
         values: list[Any] = []
         if new is not None:

@@ -24,9 +24,9 @@ class Document:
     """One version of a config document, as the service (or a file) holds it.
 
     `spec` is the raw mapping; a `Binding` gives it typed. Immutable: a new version is a
-    new `Document`. `action` is what wrote the version: `"put"`, or `"rollback"` (then
-    `rolled_back_to` is the version whose spec it restored); services that do not send it
-    mean `"put"`.
+    new `Document`. `action` is what wrote the version: `"put"`, `"rollback"` (then
+    `rolled_back_to` is the version whose spec it restored) or `"rollout"` (a staged
+    rollout's promotion); services that do not send it mean `"put"`.
     """
 
     namespace: str
@@ -40,11 +40,19 @@ class Document:
     message: str | None = None
     action: str = DEFAULT_ACTION
     rolled_back_to: int | None = None
+    rollout: str | None = None
+    """The id of the staged rollout whose candidate this is (this instance was chosen for
+    it); None for the document's current version."""
 
     @property
     def key(self) -> str:
         """`"namespace/name"`."""
         return f"{self.namespace}/{self.name}"
+
+    def same_version(self, other: Document) -> bool:
+        """Whether `other` is this version again (the same number, kind and spec), as a
+        staged rollout sends it at a newer revision (e.g. its candidate, once promoted)."""
+        return self.version == other.version and self.kind == other.kind and self.spec == other.spec
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Document:
@@ -65,13 +73,14 @@ class Document:
                 message=_opt_str(data.get("message")),
                 action=str(data.get("action") or DEFAULT_ACTION),
                 rolled_back_to=_opt_int(data.get("rolled_back_to")),
+                rollout=_opt_str(data.get("rollout")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a document: missing or wrong field {exc}") from None
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form, as `GET /v1/configs/{ns}/{name}` answers it."""
-        return {
+        wire = {
             "namespace": self.namespace,
             "name": self.name,
             "kind": self.kind,
@@ -84,6 +93,9 @@ class Document:
             "action": self.action,
             **({} if self.rolled_back_to is None else {"rolled_back_to": self.rolled_back_to}),
         }
+        if self.rollout is not None:
+            wire["rollout"] = self.rollout
+        return wire
 
 
 def _opt_str(value: Any) -> str | None:
@@ -92,6 +104,19 @@ def _opt_str(value: Any) -> str | None:
 
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class CallUsage:
+    """What live helpers did on one version of a document since it arrived: tries sent to
+    its endpoints and those that failed (reported to the fleet while it is a rollout's
+    candidate, so that the rollout can abort on its error rate)."""
+
+    key: str
+    version: int
+    rollout: str | None
+    tries: int
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)

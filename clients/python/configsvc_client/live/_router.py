@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from configsvc_schemas import Endpoint, ModelEndpoints, Retry, Timeout
 from configsvc_schemas.model_endpoints import merged_retry, merged_timeout
 
+from configsvc_client._types import CallUsage, Document
 from configsvc_client.live._breaker import BreakerState, CircuitBreaker
 from configsvc_client.live._errors import NotConfigured
 from configsvc_client.live._latency import LATENCY_WINDOW, AdaptiveTimeout, LatencyWindow
@@ -108,19 +109,34 @@ class Snapshot:
     health of each endpoint, the weighted pickers. Calls hold on to the one they began with.
     """
 
-    __slots__ = ("_settings", "base_urls", "document", "health", "pickers")
+    __slots__ = (
+        "_settings",
+        "base_urls",
+        "document",
+        "failures",
+        "health",
+        "pickers",
+        "tries",
+        "version",
+    )
 
     def __init__(
         self,
         document: ModelEndpoints,
         health: dict[str, Health],
         pickers: dict[str, WeightedPicker],
+        version: int | None = None,
     ) -> None:
         self.document = document
         self.health = health
         self.pickers = pickers
         self.base_urls = frozenset(e.base_url for e in document.endpoints.values())
         self._settings: dict[tuple[str, str | None], Settings] = {}
+        self.version = version
+        """The document version this is (when the live value says: a `Binding` does)."""
+        self.tries = 0
+        self.failures = 0
+        """Tries that ended while this was the current version, and those that failed."""
 
     def settings(self, name: str, task: str | None) -> Settings:
         """Endpoint `name`'s settings for `task` (an unknown task: the endpoint's own)."""
@@ -191,7 +207,7 @@ class LiveRouter:
             previous = old.pickers.get(group) if old is not None else None
             same = previous is not None and previous.weights == weights
             pickers[group] = previous if same and previous else WeightedPicker(weights)
-        return Snapshot(document, health, pickers)
+        return Snapshot(document, health, pickers, _version_of(self._models))
 
     # -- one call -----------------------------------------------------------------
 
@@ -277,6 +293,8 @@ class LiveRouter:
         with self.lock:
             health.tries += 1
             health.successes += 1
+            if self._snapshot is not None:
+                self._snapshot.tries += 1
             if health.breaker is not None:
                 health.breaker.succeeded()
             if latency is not None:
@@ -301,6 +319,10 @@ class LiveRouter:
             else:
                 health.successes -= 1
             health.failures[cause] += 1
+            current = self._snapshot
+            if current is not None:
+                current.tries += 1 if counted else 0
+                current.failures += 1
             if health.breaker is not None:
                 health.breaker.failed(self.monotonic())
             if waited is not None:
@@ -341,8 +363,29 @@ class LiveRouter:
         groups = {g: dict(w) for g, w in snapshot.document.groups.items()}
         return RouterStatus(endpoints=endpoints, groups=groups, document_changes=self._changes)
 
+    def usage(self) -> CallUsage | None:
+        """Tries and failed tries on the current version of the document since it arrived
+        (tries that end after a newer version arrived count for the newer one); None before
+        the first version, or when the live value is not a document of the service (a
+        `Fixed` value). `ConfigClient.report_calls(router)` reports it to the fleet."""
+        snapshot = self._snapshot
+        document = getattr(self._models, "document", None)
+        if snapshot is None or not isinstance(document, Document):
+            return None
+        if snapshot.version != document.version:
+            return None
+        with self.lock:
+            tries, failures = snapshot.tries, snapshot.failures
+        return CallUsage(document.key, document.version, document.rollout, tries, failures)
+
     def __repr__(self) -> str:
         return f"LiveRouter(changes={self._changes})"
+
+
+def _version_of(models: LiveValue[ModelEndpoints]) -> int | None:
+    """The version of the document a live value holds now (a `Binding` says; None else)."""
+    document = getattr(models, "document", None)
+    return document.version if isinstance(document, Document) else None
 
 
 def _endpoint_status(name: str, endpoint: Endpoint, health: Health, now: float) -> EndpointStatus:
