@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from configsvc.api.deps import Caller, Services
+from configsvc.api.fleet_models import DocumentFleetOut, FleetOut
 from configsvc.api.http import (
     check_headers,
     check_json_media,
@@ -38,7 +39,7 @@ from configsvc.api.http import (
     parse_json,
     read_body,
 )
-from configsvc.api.models import DocumentFleetOut, FleetOut, errors
+from configsvc.api.models import errors
 from configsvc.asgi_types import Receive, Scope, Send
 from configsvc.auth import Role
 from configsvc.errors import ApiError, BadRequest, StoreUnavailable

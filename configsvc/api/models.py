@@ -37,26 +37,26 @@ DOCUMENT_EXAMPLE: dict[str, Any] = {
 }
 
 
-class _Answer(BaseModel):
+class Answer(BaseModel):
     """Answers may gain fields in later versions: clients ignore the ones they do not know."""
 
     model_config = ConfigDict(extra="allow")
 
 
-class ErrorDetailOut(_Answer):
+class ErrorDetailOut(Answer):
     loc: list[str | int] | None = Field(default=None, description="the field path")
     msg: str | None = None
     type: str | None = None
     document: str | None = Field(default=None, description="`ns/name` of a stored document")
 
 
-class ErrorInfoOut(_Answer):
+class ErrorInfoOut(Answer):
     code: str = Field(description="stable: validation_failed, not_found, conflict, …")
     message: str
     details: list[ErrorDetailOut]
 
 
-class ErrorOut(_Answer):
+class ErrorOut(Answer):
     """Every error answer."""
 
     model_config = ConfigDict(
@@ -81,7 +81,7 @@ class ErrorOut(_Answer):
     error: ErrorInfoOut
 
 
-class DocumentOut(_Answer):
+class DocumentOut(Answer):
     """A config document, secrets shown as `****` unless the token may read them."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [DOCUMENT_EXAMPLE]})
@@ -134,17 +134,17 @@ class RollbackOut(DocumentOut):
     rolled_back_to: int
 
 
-class ListingOut(_Answer):
+class ListingOut(Answer):
     namespace: str
     revision: int = Field(description="the store's revision the listing was read at")
     items: list[DocumentOut]
 
 
-class NamespacesOut(_Answer):
+class NamespacesOut(Answer):
     items: list[str]
 
 
-class HistoryItemOut(_Answer):
+class HistoryItemOut(Answer):
     version: int
     revision: int
     updated_at: str
@@ -159,7 +159,7 @@ class HistoryItemOut(_Answer):
     )
 
 
-class HistoryOut(_Answer):
+class HistoryOut(Answer):
     namespace: str
     name: str
     items: list[HistoryItemOut] = Field(description="newest first")
@@ -189,7 +189,7 @@ KIND_EXAMPLE: dict[str, Any] = {
 }
 
 
-class SchemaOut(_Answer):
+class SchemaOut(Answer):
     """A kind: built in (a pydantic model of the service) or registered by a team."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [KIND_EXAMPLE]})
@@ -205,7 +205,7 @@ class SchemaOut(_Answer):
     message: str | None = None
 
 
-class SchemasOut(_Answer):
+class SchemasOut(Answer):
     items: list[SchemaOut]
 
 
@@ -217,7 +217,7 @@ class SchemaPutOut(SchemaOut):
     dry_run: bool | None = Field(default=None, description="true: checked, nothing stored")
 
 
-class KindHistoryItemOut(_Answer):
+class KindHistoryItemOut(Answer):
     version: int
     revision: int
     updated_at: str
@@ -226,7 +226,7 @@ class KindHistoryItemOut(_Answer):
     action: Literal["put", "delete"]
 
 
-class KindHistoryOut(_Answer):
+class KindHistoryOut(Answer):
     kind: str
     items: list[KindHistoryItemOut] = Field(description="newest first")
 
@@ -237,7 +237,7 @@ class KindVersionOut(SchemaOut):
     action: Literal["put"]
 
 
-class TokenOut(_Answer):
+class TokenOut(Answer):
     name: str
     role: Literal["reader", "writer", "admin"]
     namespaces: list[str]
@@ -250,37 +250,37 @@ class TokenCreatedOut(TokenOut):
     token: str = Field(description="the token itself: shown this once, stored only hashed")
 
 
-class TokensOut(_Answer):
+class TokensOut(Answer):
     items: list[TokenOut]
 
 
-class RevokedOut(_Answer):
+class RevokedOut(Answer):
     name: str
     revoked: Literal[True]
 
 
-class WhoamiOut(_Answer):
+class WhoamiOut(Answer):
     name: str
     role: Literal["reader", "writer", "admin"]
     namespaces: list[str]
     secrets: bool
 
 
-class ReclaimOut(_Answer):
+class ReclaimOut(Answer):
     freed_bytes: int = Field(description="how much smaller etcd's database file got")
     db_bytes: int
     versions_removed: int
     documents: dict[str, int] = Field(description="ns/name -> the first version kept")
 
 
-class RotateOut(_Answer):
+class RotateOut(Answer):
     active: str = Field(description="the key every stored secret is now sealed with")
     examined: int = Field(description="stored specs read (every version of every document)")
     rewritten: int
     keys_in_use: list[str]
 
 
-class RestoreOut(_Answer):
+class RestoreOut(Answer):
     keys: int
     documents: int
     by_family: dict[str, int]
@@ -288,7 +288,7 @@ class RestoreOut(_Answer):
     backup_created_at: str | None
 
 
-class AuditItemOut(_Answer):
+class AuditItemOut(Answer):
     at: str
     by: str
     origin: str | None
@@ -300,11 +300,11 @@ class AuditItemOut(_Answer):
     details: dict[str, Any]
 
 
-class AuditOut(_Answer):
+class AuditOut(Answer):
     items: list[AuditItemOut]
 
 
-class SessionOut(_Answer):
+class SessionOut(Answer):
     """A console session: whom it acts for, and the CSRF token its writes must carry."""
 
     model_config = ConfigDict(
@@ -330,219 +330,18 @@ class SessionOut(_Answer):
     expires_at: str = Field(description="RFC 3339 UTC; the session is refused from then on")
 
 
-class SignedOutOut(_Answer):
+class SignedOutOut(Answer):
     signed_out: Literal[True]
 
 
-class HealthOut(_Answer):
+class HealthOut(Answer):
     status: str
 
 
-class ReadyOut(_Answer):
+class ReadyOut(Answer):
     status: str = Field(description="ready, or unavailable (with 503)")
     revision: int | None = None
     reason: str | None = None
-
-
-class PromotedSideOut(_Answer):
-    """One side of a promotion's diff: kind and spec, secrets always `****`."""
-
-    kind: str
-    spec: Spec
-
-
-PROMOTE_EXAMPLE: dict[str, Any] = {
-    "from": "staging",
-    "to": "prod",
-    "dry_run": False,
-    "items": [
-        {
-            "name": "limits",
-            "result": "updated",
-            "source": {"version": 7, "revision": 1200},
-            "target": {"version": 3, "revision": 1100},
-            "before": {"kind": "RateLimits", "spec": {"limits": {"chat": {"burst": 5}}}},
-            "after": {"kind": "RateLimits", "spec": {"limits": {"chat": {"burst": 9}}}},
-            "changed_secrets": [],
-            "message": "promoted from staging/limits version 7",
-            "version": 4,
-            "revision": 1300,
-        }
-    ],
-}
-"""(OpenAPI drops nulls from examples: a dry run's `"revision": null` would not validate.)"""
-
-
-class PromotedVersionOut(_Answer):
-    version: int
-    revision: int
-
-
-class PromotedItemOut(_Answer):
-    """What a promotion did (or, on a dry run, would do) to one document."""
-
-    name: str
-    result: Literal[
-        "created",
-        "updated",
-        "unchanged",
-        "would_create",
-        "would_update",
-        "conflict",
-        "refused",
-        "missing",
-        "failed",
-        "skipped",
-    ] = Field(
-        description="conflict: the target or the source moved since the `if_match` / "
-        "`source_versions` given (412/409); refused: invalid today (422, 413); missing: "
-        "not in the source namespace; failed: the store did not answer (outcome unknown); "
-        "skipped: not tried after a failure"
-    )
-    source: PromotedVersionOut | None = Field(description="the source document promoted")
-    target: PromotedVersionOut | None = Field(
-        description="the target as it was before (null: absent); its revision is the "
-        "`if_match` of a compare-and-set promotion"
-    )
-    before: PromotedSideOut | None = Field(description="the target before, secrets masked")
-    after: PromotedSideOut | None = Field(description="what is written, secrets masked")
-    changed_secrets: list[list[str]] = Field(
-        description="spec paths of secrets whose value differs (the values are never shown)"
-    )
-    message: str | None = Field(description="the history message of the new version")
-    version: int | None = Field(description="the target's new version (would-be on a dry run)")
-    revision: int | None = Field(description="the store revision written; null on a dry run")
-    error: ErrorInfoOut | None = None
-
-
-class PromoteOut(_Answer):
-    model_config = ConfigDict(
-        populate_by_name=True, json_schema_extra={"examples": [PROMOTE_EXAMPLE]}
-    )
-
-    source_namespace: str = Field(alias="from")
-    target_namespace: str = Field(alias="to")
-    dry_run: bool
-    items: list[PromotedItemOut]
-
-
-FLEET_ITEM_EXAMPLE: dict[str, Any] = {
-    "instance": "gw-7f9c-12345-a1b2c3d4",
-    "app": "gateway",
-    "labels": {"region": "eu"},
-    "sdk": "configsvc_client/0.1.0",
-    "host": "gw-7f9c",
-    "pid": 12345,
-    "mode": "streaming",
-    "last_seen": "2026-11-22T01:02:33.456Z",
-    "report_interval": 30.0,
-    "namespaces": ["prod"],
-    "documents": {
-        "prod/chat-models": {
-            "version": 7,
-            "revision": 1234,
-            "applied_at": "2026-11-22T01:02:03.501Z",
-            "lag_ms": 45,
-        }
-    },
-    "rejected": {
-        "prod/limits": {
-            "version": 4,
-            "revision": 1240,
-            "error": "spec.limits.chat: chat must allow at most 100 requests per second",
-        }
-    },
-}
-
-
-class AppliedOut(_Answer):
-    version: int
-    revision: int
-    applied_at: str = Field(description="when the instance applied it (its clock), RFC 3339")
-    lag_ms: int | None = Field(
-        default=None, description="from the version's updated_at to applied_at; null: unknown"
-    )
-
-
-class RejectedOut(_Answer):
-    version: int
-    revision: int
-    error: str = Field(description="why the instance's local model refused it")
-
-
-class FleetItemOut(_Answer):
-    """One SDK instance: what it applied and rejected in the namespace asked about."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [FLEET_ITEM_EXAMPLE]})
-
-    instance: str
-    app: str | None
-    labels: dict[str, str]
-    sdk: str | None
-    host: str | None
-    pid: int | None
-    mode: str = Field(description="streaming, polling, cached or connecting")
-    last_seen: str = Field(description="its last report, on any service instance")
-    report_interval: float
-    namespaces: list[str] = Field(description="the watched namespaces the caller may read")
-    documents: dict[str, AppliedOut] = Field(description="by ns/name: the applied version")
-    rejected: dict[str, RejectedOut] = Field(description="by ns/name: a version it refused")
-
-
-class FleetOut(_Answer):
-    namespace: str
-    items: list[FleetItemOut] = Field(description="by instance id")
-
-
-class FleetRejectionOut(_Answer):
-    instance: str
-    app: str | None = None
-    version: int
-    error: str
-
-
-class LagOut(_Answer):
-    p50: int
-    max: int
-
-
-class DocumentFleetOut(_Answer):
-    """How the fleet stands on one document."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "namespace": "prod",
-                    "name": "chat-models",
-                    "version": 7,
-                    "updated_at": "2026-11-22T01:02:03.456Z",
-                    "instances": 40,
-                    "on_version": {"7": 38, "6": 2},
-                    "rejected": [
-                        {
-                            "instance": "gw-1-4242-0f0e0d0c",
-                            "app": "gateway",
-                            "version": 7,
-                            "error": "spec.default: unknown endpoint",
-                        }
-                    ],
-                    "lag_ms": {"p50": 41, "max": 180},
-                }
-            ]
-        }
-    )
-
-    namespace: str
-    name: str
-    version: int = Field(description="the document's current version")
-    updated_at: str
-    instances: int = Field(description="instances reporting it, applied or rejected")
-    on_version: dict[str, int] = Field(description="version -> instances that applied it")
-    rejected: list[FleetRejectionOut]
-    lag_ms: LagOut | None = Field(
-        description="updated_at -> applied_at over the instances on `version`; null: none is"
-    )
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -28,7 +28,8 @@ from configsvc.api.http import (
     parse_body,
     read_json_body,
 )
-from configsvc.api.models import PromoteOut, errors
+from configsvc.api.models import errors
+from configsvc.api.promote_models import PromoteOut
 from configsvc.auth import Principal, Role
 from configsvc.errors import (
     ApiError,

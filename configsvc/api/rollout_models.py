@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from configsvc_schemas.wire import MAX_FLEET_INSTANCES, label_problems
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configsvc.api.models import DOCUMENT_EXAMPLE, _Answer
+from configsvc.api.models import DOCUMENT_EXAMPLE, Answer
 from configsvc.store.rollout_record import LAST_PERCENT, MAX_STEPS
 
 MAX_MESSAGE_LENGTH = 1000
@@ -112,7 +112,7 @@ class RolloutActionIn(BaseModel):
     )
 
 
-class TransitionOut(_Answer):
+class TransitionOut(Answer):
     action: Literal["started", "step", "paused", "resumed", "promoted", "aborted"]
     message: str = Field(description="as in the history: `step 50 %`, `aborted: <reason>`, …")
     at: str
@@ -122,12 +122,12 @@ class TransitionOut(_Answer):
     revision: int
 
 
-class RolloutRejectionOut(_Answer):
+class RolloutRejectionOut(Answer):
     instance: str
     error: str
 
 
-class RolloutFleetOut(_Answer):
+class RolloutFleetOut(Answer):
     instances: int = Field(description="instances reporting the document")
     chosen: int = Field(description="of them, those the rollout chooses now")
     on_candidate: int = Field(description="chosen instances that applied the candidate")
@@ -192,7 +192,7 @@ ROLLOUT_EXAMPLE: dict[str, Any] = {
 }
 
 
-class RolloutOut(_Answer):
+class RolloutOut(Answer):
     """A document's latest rollout, with how the fleet stands on it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [ROLLOUT_EXAMPLE]})
