@@ -74,7 +74,8 @@ class Metrics:
         self.fleet_reports = Counter(
             "configsvc_fleet_reports",
             "Fleet reports received by this instance, by result: unchanged (nothing to "
-            "write), changed (the instance's record was written), refused (an error answer)",
+            "write), changed (the instance's record was written), refused (an error answer), "
+            "streamed (none came: the instance's open watch stream stood for it)",
             ["result"],
             registry=self.registry,
         )

@@ -20,7 +20,12 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl
 
-from configsvc_schemas.wire import INSTANCE_HEADER, LABELS_HEADER
+from configsvc_schemas.wire import (
+    INSTANCE_HEADER,
+    LABELS_HEADER,
+    STREAM_LIVENESS,
+    STREAM_LIVENESS_HEADER,
+)
 from starlette.requests import cookie_parser
 
 from configsvc.api.deps import Services, authenticate
@@ -45,6 +50,7 @@ SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
+    (STREAM_LIVENESS_HEADER.lower().encode(), STREAM_LIVENESS.encode()),
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from configsvc.errors import ApiError, StoreUnavailable
@@ -126,6 +127,10 @@ class Fanout:
     def close_streams_of(self, token_name: str) -> None:
         """End every stream of a revoked token."""
         self._subscribers.drop_token(token_name, "revoked")
+
+    def named_streams(self) -> Iterator[tuple[str, str]]:
+        """(instance id, token name) of each open stream an SDK instance named itself on."""
+        return self._subscribers.named()
 
     @property
     def subscriber_count(self) -> int:

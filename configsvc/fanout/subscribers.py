@@ -10,6 +10,7 @@ and nothing is skipped.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -157,6 +158,12 @@ class Subscribers:
         for subscriber in list(self._all):
             if subscriber.token_name == token_name:
                 self.drop(subscriber, reason, abort=False)
+
+    def named(self) -> Iterator[tuple[str, str]]:
+        """(instance id, token name) of each open stream an SDK instance named itself on."""
+        for subscriber in self._all:
+            if subscriber.identity is not None:
+                yield subscriber.identity.instance, subscriber.token_name
 
     def sweep(self, keepalive_due: bool) -> None:
         """Forget streams whose client went away; send keep-alives when they are due."""

@@ -7,6 +7,14 @@
   knows when every SDK instance last reported, wherever it reported.
 * A report that changes something writes the instance's record (shared transactions, guarded
   by the record's revision): one write per change per SDK instance.
+* An open watch stream stands for its SDK instance's periodic report: every
+  `stream_check_interval`, an instance whose stream (named with `X-Configsvc-Instance`, opened
+  with the token its record was reported with) is open here is noted as heard once per its
+  `report_interval`, as if it had reported. The SDK, told so by the stream's answer, then
+  reports only changes (and every `VOUCHED_REPORTS_EVERY`-th interval): 10,000 streaming
+  instances cost no request between changes. A stream stands for its instance only while
+  such a report keeps coming (`FleetView.vouches`), and `Heard` says which instances were
+  heard of through their streams, so every service instance can tell.
 * Every `sweep_interval` each service instance deletes the records of SDK instances silent
   for `MISSED_REPORTS` intervals (plus grace and its own jitter, so that usually one acts;
   the deletes are guarded, so two acting is harmless), and `Heard` values of service
@@ -27,7 +35,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +80,8 @@ class FleetOptions:
     """Between writes of what this instance heard (none when it heard nothing)."""
     sweep_interval: float = 0.25
     """Between looks for silent SDK instances."""
+    stream_check_interval: float = 1.0
+    """Between looks at the open watch streams that stand for their instances' reports."""
     grace: float = 0.75
     """Added to every silence deadline: how late another instance's `Heard` may arrive."""
     jitter: float = 0.3
@@ -141,12 +151,15 @@ class FleetService:
         self._writer = RecordWriter(store, self.options.batch_delay)
         self._results = {
             result: metrics.fleet_reports.labels(result)
-            for result in ("unchanged", "changed", "refused")
+            for result in ("unchanged", "changed", "refused", "streamed")
         }
         self._answered = metrics.requests.labels("POST", FLEET_REPORTS_PATH, "204")
         self._pending: dict[str, int] = {}
+        self._pending_streamed: set[str] = set()
+        """Instances of `_pending` heard of only through their streams."""
         self._tasks: list[asyncio.Task[None]] = []
         self._load_task: asyncio.Task[None] | None = None
+        self._streams: Callable[[], Iterable[tuple[str, str]]] = tuple
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -156,10 +169,17 @@ class FleetService:
         watcher.on(TOKEN_FAMILY, self._token_changed)
         watcher.on_start(self._load)
 
+    def follow_streams(self, streams: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Count the open watch streams `streams()` names (instance id, token name) as their
+        instances' periodic reports (call before `start`)."""
+        self._streams = streams
+
     def start(self) -> None:
+        options = self.options
         self._tasks = [
-            asyncio.create_task(self._every(self.options.publish_interval, self._publish)),
-            asyncio.create_task(self._every(self.options.sweep_interval, self._sweep)),
+            asyncio.create_task(self._every(options.publish_interval, self._publish)),
+            asyncio.create_task(self._every(options.sweep_interval, self._sweep)),
+            asyncio.create_task(self._every(options.stream_check_interval, self._streamed)),
         ]
 
     async def stop(self) -> None:
@@ -284,6 +304,7 @@ class FleetService:
             if revision is not None:
                 self.view.remove(instance, revision)
                 self._pending.pop(instance, None)
+                self._pending_streamed.discard(instance)
                 self._count_write("delete", 0)
                 return
         raise StoreUnavailable(f"the record of {instance} kept changing; try again")
@@ -296,12 +317,33 @@ class FleetService:
         """A report was answered 204 (the service's request counter)."""
         self._answered.inc()
 
-    def _heard(self, instance: str) -> None:
+    def _heard(self, instance: str, *, streamed: bool = False) -> None:
+        """Note `instance` heard of now: a report, or (`streamed`) its open stream."""
         now = self.clock_ms()
-        self.view.note_seen(instance, now)
+        self.view.note_seen(instance, now, streamed=streamed)
+        if not streamed:
+            self._pending_streamed.discard(instance)
+        elif instance not in self._pending:  # a report pending in this window prevails
+            self._pending_streamed.add(instance)
         self._pending[instance] = now
 
     # -- timers -------------------------------------------------------------------------
+
+    async def _streamed(self) -> None:
+        """Note as heard, once per its report interval, each instance whose watch stream is
+        open here with the token its record was reported with (another token's stream that
+        names it keeps nothing alive)."""
+        now = self.clock_ms()
+        early = int(self.options.stream_check_interval * MS)
+        for instance, token in self._streams():
+            member = self.view.get(instance)
+            if member is None or member.record.token != token:
+                continue
+            if now - member.seen_ms >= member.interval_ms - early and self.view.vouches(
+                member, now
+            ):
+                self._heard(instance, streamed=True)
+                self.count("streamed")
 
     async def _publish(self) -> None:
         """Write what this instance heard since its previous write (nothing: no write)."""
@@ -313,12 +355,19 @@ class FleetService:
         else:  # a burst: the rest goes in the next writes
             instances = list(itertools.islice(self._pending, limit))
             seen = {instance: self._pending.pop(instance) for instance in instances}
-        heard = Heard(self.service_id, self.clock_ms(), seen)
+        streamed = frozenset(instance for instance in seen if instance in self._pending_streamed)
+        self._pending_streamed -= streamed
+        heard = Heard(self.service_id, self.clock_ms(), seen, streamed=streamed)
         try:
             size = await self.store.put_heard(heard)
         except ApiError:
             for instance, ms in heard.seen.items():  # keep it for the next attempt
-                self._pending[instance] = max(ms, self._pending.get(instance, 0))
+                if instance not in self._pending:
+                    self._pending[instance] = ms
+                    if instance in streamed:
+                        self._pending_streamed.add(instance)
+                elif instance not in streamed:  # a report of it was unsent: it prevails
+                    self._pending_streamed.discard(instance)
             raise
         self._count_write("heard", size)
 

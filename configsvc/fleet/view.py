@@ -14,6 +14,9 @@ Guarantees:
   `seen_ms`, and since `trusted_from_ms` (when the view was last loaded: reports heard
   elsewhere before that may be missing, so nobody is judged silent on what the view missed).
   Each service instance adds its own `jitter_ms` per record, so that usually one acts.
+* an open watch stream may stand for its instance's reports (`vouches`) only while a report
+  of its own came within `VOUCHED_REPORTS_EVERY` + 1 intervals (the SDK still sends every
+  10th): a frozen process whose connection stays open leaves the fleet too.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from configsvc_schemas.wire import MISSED_REPORTS
+from configsvc_schemas.wire import MISSED_REPORTS, VOUCHED_REPORTS_EVERY
 
 from configsvc.store.fleet import FleetRecord, FleetSnapshot, Heard
 from configsvc.store.keys import FLEET_HEARD, FLEET_RECORD, KeyLayout
@@ -50,6 +53,8 @@ class Member:
     interval_ms: int
     reported_ms: int
     seen_ms: int
+    report_heard_ms: int
+    """The latest report of its own heard of (`seen_ms` also counts its open stream)."""
     jitter_ms: int
     confirmed: bytes | None = None
     """The digest of the last report body found equal to this record on this instance:
@@ -179,12 +184,16 @@ class FleetView:
         """What a service instance heard: advance the last-heard times it names."""
         self.heard[heard.service] = Heard(heard.service, heard.at_ms, {}, heard.revision)
         for instance, ms in heard.seen.items():
-            self.note_seen(instance, ms)
+            self.note_seen(instance, ms, streamed=instance in heard.streamed)
 
-    def note_seen(self, instance: str, ms: int) -> None:
+    def note_seen(self, instance: str, ms: int, *, streamed: bool = False) -> None:
+        """`instance` was heard of at `ms`: a report, or (`streamed`) its open stream."""
         member = self.members.get(instance)
-        if member is not None and ms > member.seen_ms:
-            member.seen_ms = ms
+        if member is None:
+            return
+        member.seen_ms = max(member.seen_ms, ms)
+        if not streamed:
+            member.report_heard_ms = max(member.report_heard_ms, ms)
 
     def _member(self, record: FleetRecord, previous: Member | None) -> Member:
         content = record.content
@@ -197,10 +206,12 @@ class FleetView:
             interval_ms=int(float(content["report_interval"]) * MS),
             reported_ms=reported_ms,
             seen_ms=reported_ms,
+            report_heard_ms=reported_ms,
             jitter_ms=self._jitter(record.instance),
         )
         if previous is not None:
             member.seen_ms = max(member.seen_ms, previous.seen_ms)
+            member.report_heard_ms = max(member.report_heard_ms, previous.report_heard_ms)
             if previous.content_bytes == content_bytes and previous.record.token == record.token:
                 member.confirmed = previous.confirmed
         return member
@@ -220,6 +231,13 @@ class FleetView:
         """When `member` counts as gone if nothing more is heard of it (epoch ms)."""
         since = max(member.seen_ms, self.trusted_from_ms)
         return since + MISSED_REPORTS * member.interval_ms + self.grace_ms + member.jitter_ms
+
+    def vouches(self, member: Member, now_ms: int) -> bool:
+        """Whether an open stream of `member` may stand for its report now: one of its own
+        came within `VOUCHED_REPORTS_EVERY` + 1 intervals (and the grace)."""
+        since = max(member.report_heard_ms, self.trusted_from_ms)
+        limit = (VOUCHED_REPORTS_EVERY + 1) * member.interval_ms + self.grace_ms
+        return now_ms - since <= limit
 
     def due(self, now_ms: int) -> list[Member]:
         """Members silent for too long: their records may be deleted."""

@@ -69,29 +69,33 @@ class FleetRecord:
 @dataclass(frozen=True, slots=True)
 class Heard:
     """Which instances reported to service instance `service`, and when (epoch ms), since
-    its previous `Heard`; `revision` is the key's `mod_revision`."""
+    its previous `Heard`; `streamed`: those of them heard of only through their open watch
+    stream; `revision` is the key's `mod_revision`."""
 
     service: str
     at_ms: int
     seen: dict[str, int] = field(default_factory=dict)
     revision: int = 0
+    streamed: frozenset[str] = frozenset()
 
     def stored_value(self) -> bytes:
         # offsets before `at_ms` keep the value short: it travels to every instance
-        return dumps(
-            {
-                "service": self.service,
-                "at": self.at_ms,
-                "ago": {instance: self.at_ms - ms for instance, ms in self.seen.items()},
-            }
-        )
+        value: dict[str, Any] = {
+            "service": self.service,
+            "at": self.at_ms,
+            "ago": {instance: self.at_ms - ms for instance, ms in self.seen.items()},
+        }
+        if self.streamed:
+            value["streamed"] = sorted(self.streamed)
+        return dumps(value)
 
     @classmethod
     def from_stored(cls, value: bytes, revision: int) -> Heard:
         data = json.loads(value)
         at_ms = int(data["at"])
         seen = {str(instance): at_ms - int(ago) for instance, ago in data["ago"].items()}
-        return cls(str(data["service"]), at_ms, seen, revision)
+        streamed = frozenset(str(instance) for instance in data.get("streamed", ()))
+        return cls(str(data["service"]), at_ms, seen, revision, streamed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,12 @@ INSTANCE_HEADER = "X-Configsvc-Instance"
 """Sent by the SDK on its watch request and polls: its instance id."""
 LABELS_HEADER = "X-Configsvc-Labels"
 """Sent by the SDK on its watch request and polls: its labels as a compact JSON object."""
+STREAM_LIVENESS_HEADER = "X-Configsvc-Fleet-Liveness"
+"""Answered on a watch stream by a service that counts the open stream, when it names an
+instance (`INSTANCE_HEADER`) reported with the stream's token, as that instance's periodic
+fleet report: while it is open, the SDK reports only changes."""
+STREAM_LIVENESS = "stream"
+"""The value of `STREAM_LIVENESS_HEADER`."""
 
 MAX_INSTANCE_ID_LENGTH = 128
 INSTANCE_ID_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_INSTANCE_ID_LENGTH - 1}}}")
@@ -231,6 +237,10 @@ MAX_REPORT_INTERVAL = 3600.0
 DEFAULT_REPORT_INTERVAL = 30.0
 MISSED_REPORTS = 3
 """An instance that has not reported for this many of its intervals has left the fleet."""
+VOUCHED_REPORTS_EVERY = 10
+"""While an instance's watch stream stands for its periodic report, it still sends an
+unchanged report every this many intervals; a stream stands for it only while such a report
+came within one interval more (so a frozen process with an open stream leaves too)."""
 REPORT_MODES = ("streaming", "polling", "cached", "connecting")
 """What a reporting SDK instance may say it is doing (the SDK's `Mode`, less `stopped`)."""
 

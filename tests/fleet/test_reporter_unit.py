@@ -23,13 +23,15 @@ from configsvc_client import (
     SourceState,
     Update,
 )
-from configsvc_client._fleet import FleetReporter, Identity, IdentityRule
+from configsvc_client._fleet import FleetReporter
+from configsvc_client._identity import Identity, IdentityRule
 from configsvc_client._state import ConfigState
 from configsvc_client._status import ClientStatus
 from configsvc_client.kinds import ModelEndpoints
 from configsvc_schemas.wire import (
     INSTANCE_HEADER,
     LABELS_HEADER,
+    VOUCHED_REPORTS_EVERY,
     is_valid_instance_id,
 )
 from pydantic import model_validator
@@ -98,12 +100,15 @@ def reporter(
     state: ConfigState,
     options: ReportOptions,
     http: httpx.AsyncClient,
+    vouched: Callable[[], bool] = lambda: False,
 ) -> FleetReporter:
     def status() -> ClientStatus:
         return ClientStatus(Mode.STREAMING, state.revision, 0.0, None)
 
     identity = Identity("host-1-abcd0123", "gw", {"region": "eu"})
-    return FleetReporter(http, [URL], "tok", identity, ["prod"], options, state, status)
+    return FleetReporter(
+        http, [URL], "tok", identity, ["prod"], options, state, status, vouched=vouched
+    )
 
 
 def fed_state() -> ConfigState:
@@ -180,6 +185,31 @@ async def test_a_failing_service_is_retried_soon_then_it_reports_every_interval(
         await fleet.aclose()
 
 
+async def test_while_the_stream_stands_for_it_only_changes_and_every_tenth_report_go() -> None:
+    recorder = Recorder()
+    state = fed_state()
+    stream_open = True
+    async with httpx.AsyncClient(transport=httpx.MockTransport(recorder.handler)) as http:
+        fleet = reporter(recorder, state, ReportOptions(), http, vouched=lambda: stream_open)
+        for _ in range(1 + 2 * VOUCHED_REPORTS_EVERY):  # the loop's periodic reports
+            await fleet._report()
+        # the first report, then one unchanged report in ten
+        assert len(recorder.reports()) == 3 and fleet.sent == 3
+        assert fleet.left_out == 2 * (VOUCHED_REPORTS_EVERY - 1)
+        # a change goes at once, stream or not
+        state.apply(Update(SourceState.VALID, snapshot=Snapshot(12, (_models_doc(12, 30),))))
+        await fleet._report()
+        assert len(recorder.reports()) == 4
+        assert recorder.reports()[-1]["documents"]["prod/models"]["revision"] == 12
+        await fleet._report()
+        assert len(recorder.reports()) == 4
+        # the stream closed: every report goes again
+        stream_open = False
+        for _ in range(3):
+            await fleet._report()
+        assert len(recorder.reports()) == 7
+
+
 async def test_a_client_names_itself_on_the_watch_and_reports_unless_told_not_to() -> None:
     recorder = Recorder()
     options = ClientOptions(backoff_initial=0.05, backoff_max=0.1)
@@ -237,7 +267,7 @@ def test_identity_rules() -> None:
 
 FORK = """
 import json, os
-from configsvc_client._fleet import IdentityRule
+from configsvc_client._identity import IdentityRule
 default, explicit = IdentityRule(None, None, None), IdentityRule("gw", None, "gw-1")
 before = [default.current().instance, explicit.current().instance]
 r, w = os.pipe()

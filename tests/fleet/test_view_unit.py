@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from configsvc_schemas.wire import VOUCHED_REPORTS_EVERY
+
 from configsvc.fleet.view import FleetView, epoch_ms
 from configsvc.store.fleet import FleetRecord, FleetSnapshot, Heard
 from configsvc.store.watcher import FamilyChange
@@ -166,3 +168,32 @@ def test_sweeps_look_at_nothing_before_the_earliest_deadline() -> None:
     fleet.remove("fast", 4)
     assert fleet.due(late + 2) == []
     assert fleet.next_due_ms == T0_MS + 3 * 60_000 + GRACE_MS
+
+
+def test_a_stream_stands_for_reports_only_while_reports_of_its_own_keep_coming() -> None:
+    fleet = view()
+    fleet.put(record("a", 2))
+    member = fleet.get("a")
+    assert member is not None
+    limit_ms = (VOUCHED_REPORTS_EVERY + 1) * INTERVAL_MS + GRACE_MS
+    assert fleet.vouches(member, T0_MS + limit_ms)
+    # heard through its stream (here and on another service instance): alive, but it does
+    # not move the time of its last own report
+    fleet.note_seen("a", T0_MS + limit_ms, streamed=True)
+    fleet.hear(Heard("svc-b", T0_MS + limit_ms, {"a": T0_MS + limit_ms}, 5, frozenset({"a"})))
+    assert member.seen_ms == T0_MS + limit_ms and member.report_heard_ms == T0_MS
+    assert fleet.due(T0_MS + limit_ms + 3 * INTERVAL_MS) == []
+    assert not fleet.vouches(member, T0_MS + limit_ms + 1)
+    # a report of its own heard elsewhere renews it
+    fleet.hear(Heard("svc-b", T0_MS + 9000, {"a": T0_MS + 9000}, 6))
+    assert fleet.vouches(member, T0_MS + 9000 + limit_ms)
+    assert not fleet.vouches(member, T0_MS + 9000 + limit_ms + 1)
+
+
+def test_heard_values_say_which_instances_were_heard_through_their_streams() -> None:
+    heard = Heard("svc-b", T0_MS, {"a": T0_MS - 5, "b": T0_MS}, 0, frozenset({"b"}))
+    back = Heard.from_stored(heard.stored_value(), 7)
+    assert back.seen == heard.seen and back.streamed == {"b"} and back.revision == 7
+    # a value written without the field (an older service instance): all were reports
+    plain = Heard.from_stored(Heard("svc-c", T0_MS, {"a": T0_MS}).stored_value(), 8)
+    assert plain.streamed == frozenset() and b"streamed" not in Heard("c", 0).stored_value()

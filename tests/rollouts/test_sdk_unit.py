@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 from configsvc_client import CallUsage, Change, Document, Mode, ReportOptions, SourceState, Update
-from configsvc_client._fleet import FleetReporter, Identity, candidate_calls
+from configsvc_client._fleet import FleetReporter, candidate_calls
+from configsvc_client._identity import Identity
 from configsvc_client._state import ConfigState
 from configsvc_client._status import ClientStatus
 from configsvc_client.kinds import ModelEndpoints, RateLimits

@@ -19,8 +19,9 @@ from configsvc_schemas.wire import NAME_RULE, is_valid_name
 from configsvc_client._binding import Binding, M, SpecMapping
 from configsvc_client._cache import SnapshotCache
 from configsvc_client._coordinator import Coordinator
-from configsvc_client._fleet import FleetReporter, IdentityRule
+from configsvc_client._fleet import FleetReporter
 from configsvc_client._http import acquire_http, release_http, ssl_context
+from configsvc_client._identity import IdentityRule
 from configsvc_client._options import (
     DEFAULT_TLS,
     ClientOptions,
@@ -355,7 +356,7 @@ class ConfigClient:
             elif self._needs_http:
                 run.http, run.shared_http = acquire_http(self._tls), True
             primary, fallback = self._sources(run.http)
-            run.reporter = self._reporter(run)
+            run.reporter = self._reporter(run, primary)
             run.coordinator = Coordinator(
                 self._state,
                 primary,
@@ -374,7 +375,7 @@ class ConfigClient:
         finally:
             self._restarting = False
 
-    def _reporter(self, run: _Run) -> FleetReporter | None:
+    def _reporter(self, run: _Run, primary: Synchronizer) -> FleetReporter | None:
         if self._identity is None or run.http is None or self._namespaces is None:
             return None
 
@@ -392,6 +393,7 @@ class ConfigClient:
             self._state,
             status,
             calls=self._call_usages,
+            vouched=lambda: isinstance(primary, StreamingSource) and primary.vouched,
         )
 
     # -- sync face --------------------------------------------------------------------

@@ -1,16 +1,14 @@
 """Fleet reports: which versions this client applied, which it rejected, told to the service.
 
-`Identity` says who the client is: its instance id (by default `<host>-<pid>-<random hex>`,
-made afresh in a forked child), app and labels. It also goes, as headers, on the watch
-request and the polls.
-
 `FleetReporter` is a task on the client's event loop. It reports `coalesce` seconds after
 an applied or rejected change (gathering a burst into one report) and every `interval`
-seconds; one report at a time, each bounded by `timeout`; a failed one is retried with
-full-jitter backoff, and only logged at debug level and shown in `status.report_error`.
-Nothing here ever holds up or fails the delivery of configuration. Reports hold no
-secret: rejection reasons name field paths, and any secret value of the rejected document
-that a reason might hold is masked.
+seconds; while the client's watch stream is open on a service that counts it as the periodic
+report (`vouched`), an unchanged periodic report is left out (but for every
+`VOUCHED_REPORTS_EVERY`-th). One report at a time, each bounded by `timeout`; a failed one is
+retried with full-jitter backoff, and only logged at debug level and shown in
+`status.report_error`. Nothing here ever holds up or fails the delivery of configuration.
+Reports hold no secret: rejection reasons name field paths, and any secret value of the
+rejected document that a reason might hold is masked.
 """
 
 from __future__ import annotations
@@ -18,17 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.metadata
 import json
 import logging
 import os
 import random
 import re
-import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,27 +32,18 @@ from configsvc_schemas import BUILTIN_KINDS
 from configsvc_schemas.backoff import Backoff
 from configsvc_schemas.secrets import SecretPath, locations, secret_paths
 from configsvc_schemas.wire import (
-    APP_PATTERN,
-    APP_RULE,
     FLEET_REPORTS_PATH,
-    INSTANCE_HEADER,
-    INSTANCE_ID_RULE,
-    INSTANCE_SUFFIX_BYTES,
-    LABELS_HEADER,
     MASK,
-    MAX_INSTANCE_ID_LENGTH,
     MAX_REPORT_DOCUMENTS,
     MAX_REPORT_ERROR_LENGTH,
     MAX_REPORT_TEXT_LENGTH,
     REPORT_MODES,
+    VOUCHED_REPORTS_EVERY,
     fleet_report_path,
-    is_valid_instance_id,
-    label_problems,
-    labels_header,
-    make_instance_id,
 )
 from pydantic import BaseModel
 
+from configsvc_client._identity import Identity, sdk_name
 from configsvc_client._options import ReportOptions
 from configsvc_client._sources._wire import (
     Endpoints,
@@ -71,8 +57,6 @@ from configsvc_client._types import CallUsage
 
 log = logging.getLogger("configsvc_client")
 
-SDK_DISTRIBUTIONS = ("configsvc-client", "configsvc")
-"""Where the SDK's version comes from: its own distribution, or the one that carries it."""
 FIRST_PERIOD_SPREAD = 0.5
 """The first periodic report comes after a random 50-100 % of the interval, so that
 clients started together do not report together for ever after."""
@@ -80,76 +64,6 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 """Besides 5xx and network errors: worth retrying soon. Other refusals wait `interval`
 (and are only logged at debug level, like every failure: `status.report_error` says it)."""
-
-
-# ---- who this client is -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """The instance id, app and labels a client reports and names itself with."""
-
-    instance: str
-    app: str | None
-    labels: Mapping[str, str]
-
-    def headers(self) -> dict[str, str]:
-        """`X-Configsvc-Instance` and `X-Configsvc-Labels`, for the watch request and polls."""
-        return {INSTANCE_HEADER: self.instance, LABELS_HEADER: labels_header(self.labels)}
-
-
-class IdentityRule:
-    """What the user asked for, checked at once; `current()` gives this process's identity.
-
-    The default id is `<host>-<pid>-<random hex>`, made once per process: a forked child
-    gets a new one. An explicit `instance_id` is used as given, and as `<id>-<pid>` in a
-    forked child (two processes must never report under one id).
-    """
-
-    def __init__(
-        self, app: str | None, labels: Mapping[str, str] | None, instance_id: str | None
-    ) -> None:
-        if app is not None and not APP_PATTERN.fullmatch(app):
-            raise ValueError(f"invalid app {app!r}: {APP_RULE}")
-        labels = dict(labels or {})
-        problems = label_problems(labels)
-        if problems:
-            raise ValueError("invalid labels: " + "; ".join(problems))
-        if instance_id is not None and not is_valid_instance_id(instance_id):
-            raise ValueError(f"invalid instance_id {instance_id!r}: {INSTANCE_ID_RULE}")
-        self._app = app
-        self._labels = labels
-        self._explicit = instance_id
-        self._pid = os.getpid()
-        self._identity = Identity(instance_id or _default_id(), app, labels)
-
-    def current(self) -> Identity:
-        pid = os.getpid()
-        if pid != self._pid:
-            self._pid = pid
-            if self._explicit:
-                tail = f"-{pid}"
-                instance = self._explicit[: MAX_INSTANCE_ID_LENGTH - len(tail)] + tail
-            else:
-                instance = _default_id()
-            self._identity = Identity(instance, self._app, self._labels)
-        return self._identity
-
-
-def _default_id() -> str:
-    suffix = secrets.token_hex(INSTANCE_SUFFIX_BYTES)
-    return make_instance_id(socket.gethostname(), os.getpid(), suffix)
-
-
-@functools.cache
-def sdk_name() -> str:
-    """`configsvc_client/<version>`."""
-    for distribution in SDK_DISTRIBUTIONS:
-        try:
-            return f"configsvc_client/{importlib.metadata.version(distribution)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "configsvc_client"
 
 
 # ---- what a report says -------------------------------------------------------------------
@@ -210,12 +124,14 @@ class FleetReporter:
         status: Callable[[], ClientStatus],
         *,
         calls: Callable[[], Iterable[CallUsage]] = tuple,
+        vouched: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self._http = http
         self._calls = calls
+        self._vouched = vouched
         self._endpoints = Endpoints(urls)
         self._headers = {"Content-Type": "application/json", **auth_headers(token)}
         self._identity = identity
@@ -232,11 +148,15 @@ class FleetReporter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._reported = False
+        self._taken: bytes | None = None
+        self._unsent_in_row = 0
         self._truncation_noted = False
         self.error: str | None = None
         """Why the last report failed; None once one succeeded."""
         self.sent = 0
         """Reports the service took."""
+        self.left_out = 0
+        """Unchanged periodic reports not sent: the watch stream stood for them."""
 
     @property
     def instance(self) -> str:
@@ -300,6 +220,9 @@ class FleetReporter:
         body = self.body()
         if body is None:
             return False
+        if self._may_leave_out(body):
+            self.left_out += 1
+            return False
         url = self._endpoints.current
         try:
             response = await self._http.post(
@@ -316,6 +239,7 @@ class FleetReporter:
             self.error = None
             self.sent += 1
             self._reported = True
+            self._taken, self._unsent_in_row = body, 0
             self._backoff.connected()
             return False
         self._failed(str(error_from_status(response.status_code, response.content)))
@@ -324,6 +248,14 @@ class FleetReporter:
             self._endpoints.failed()
             return True
         return False  # a refusal (an older service, another token's id): next interval
+
+    def _may_leave_out(self, body: bytes) -> bool:
+        """Whether `body` need not be sent: the service took these very bytes, the open
+        stream stands for a periodic report, and not every `VOUCHED_REPORTS_EVERY`-th."""
+        if body != self._taken or not self._vouched():
+            return False
+        self._unsent_in_row += 1
+        return self._unsent_in_row < VOUCHED_REPORTS_EVERY
 
     def _failed(self, error: str) -> None:
         self.error = error

@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 from configsvc_schemas.backoff import Backoff
 from configsvc_schemas.sse import SSEError, SSEEvent, SSEParser
-from configsvc_schemas.wire import EVENT_STREAM, LAST_EVENT_ID, WATCH_PATH, EventName
+from configsvc_schemas.wire import (
+    EVENT_STREAM,
+    LAST_EVENT_ID,
+    STREAM_LIVENESS,
+    STREAM_LIVENESS_HEADER,
+    WATCH_PATH,
+    EventName,
+)
 
 from configsvc_client._options import ClientOptions
 from configsvc_client._sources._wire import (
@@ -76,6 +83,9 @@ class StreamingSource:
             write=options.connect_timeout,
             pool=options.connect_timeout,
         )
+        self.vouched = False
+        """Whether a stream is open whose service counts it as this client's periodic fleet
+        report (it named itself, and the service said so): then only changes are reported."""
 
     async def sync(self, since: ResumePoint) -> AsyncIterator[Update]:
         options = self._options
@@ -104,6 +114,9 @@ class StreamingSource:
                         error = SourceErrorInfo("protocol_error", f"{url}: not an event stream")
                     else:
                         backoff.connected()
+                        self.vouched = bool(self._identity) and (
+                            response.headers.get(STREAM_LIVENESS_HEADER) == STREAM_LIVENESS
+                        )
                         yield Update(SourceState.VALID)
                         parser = SSEParser()
                         async for chunk in response.aiter_raw():
@@ -121,6 +134,8 @@ class StreamingSource:
                 error = error_from_exception(exc, url)
             except (SSEError, ValueError) as exc:
                 error = SourceErrorInfo("protocol_error", f"{url}: {exc}")
+            finally:
+                self.vouched = False
             self._endpoints.failed()
             if error.permanent:
                 yield Update(SourceState.OFF, error=error)
