@@ -218,6 +218,8 @@ class RolloutOut(Answer):
     next_step_at: str | None = Field(
         default=None, description="when the next step is due (running only)"
     )
-    reason: str | None = Field(default=None, description="why it was aborted")
+    reason: str | None = Field(
+        default=None, description="why it is paused or was aborted (null: none given)"
+    )
     transitions: list[TransitionOut]
     fleet: RolloutFleetOut

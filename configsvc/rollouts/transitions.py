@@ -89,6 +89,7 @@ def pause(record: RolloutRecord, now: datetime, by: str, note: str | None = None
         state=RolloutState.PAUSED,
         step_elapsed=record.served_for(now),
         step_since=None,
+        reason=note[:MAX_REASON_LENGTH] if note else None,
     )
 
 
@@ -102,6 +103,7 @@ def resume(record: RolloutRecord, now: datetime, by: str) -> RolloutRecord:
         by,
         state=RolloutState.RUNNING,
         step_since=utc_format(now),
+        reason=None,
     )
 
 

@@ -371,6 +371,83 @@ def test_roll_back_to_a_version_with_a_message(
     )
 
 
+def start_rollout(admin: httpx.Client, ns: str, read: float) -> dict[str, Any]:
+    """A rollout of ns/chat-models (at version 2) whose first step lasts an hour."""
+    answer = admin.post(
+        f"/v1/configs/{ns}/chat-models/rollouts",
+        json={
+            "kind": "ModelEndpoints",
+            "spec": model_spec(read),
+            "message": f"read timeout {read}",
+            "steps": [10, 100],
+            "step_seconds": 3600,
+            "match": {"labels": {"region": "eu"}},
+            "abort_on": {"rejected": 1},
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    rollout: dict[str, Any] = answer.json()
+    return rollout
+
+
+def rollout_dialog(console: Console, action: str, reason: str | None = None) -> Any:
+    """Open the dialog of a rollout action, type a reason; answers its confirm button."""
+    console.wait_for(f".rollout button[data-action={action}]").click()
+    console.wait_for("dialog[open]")
+    if reason is not None:
+        assert console.find("label[for=rollout-reason]").text.startswith("Reason")
+        console.find("#rollout-reason").send_keys(reason)
+    return console.find("dialog[open] button[type=submit]")
+
+
+def test_a_rollout_shown_paused_refused_when_stale_and_aborted(
+    console: Console, admin: httpx.Client, writer: str
+) -> None:
+    seed(admin, "rollout")
+    started = start_rollout(admin, "rollout", 450)
+    console.sign_in(writer)
+    console.go("#/ns/rollout/doc/chat-models")
+    console.wait_text(".rollout .rollout-state", "running")
+    panel = console.text(".rollout")
+    assert "Step 1 of 2: 10 %" in panel, panel
+    assert "Candidate version 3 over version 2" in panel and "read timeout 450" in panel
+    assert "promotion to every instance" in panel and "region=eu" in panel
+    assert "when 1 chosen instance rejects version 3" in panel
+    diff = console.find(".rollout-versions a[href*='/diff/']").get_attribute("href")
+    assert diff and diff.endswith("#/ns/rollout/doc/chat-models/diff/2/3"), diff
+    assert [b.text for b in console.find_all(".rollout button")] == [
+        "Pause",
+        "Promote now",
+        "Abort",
+    ]
+
+    rollout_dialog(console, "pause", "waiting for the eu canary").click()
+    console.wait_text(".rollout .rollout-state", "paused")
+    console.wait_text(".rollout .rollout-reason", "waiting for the eu canary")
+    assert admin.get("/v1/configs/rollout/chat-models/rollouts/current").json()["state"] == (
+        "paused"
+    )
+
+    # resumed elsewhere while the dialog is open: the service's 409 is shown
+    confirm = rollout_dialog(console, "resume")
+    assert admin.post("/v1/configs/rollout/chat-models/rollouts/current/resume").status_code == 200
+    confirm.click()
+    console.wait_text("dialog[open] .notice-error", "is running, not paused")
+    console.wait_text("dialog[open] button", "Cancel").click()
+    console.wait_text(".rollout .rollout-state", "running")
+
+    rollout_dialog(console, "abort", "p99 latency doubled in eu").click()
+    console.wait_text(".rollout .rollout-state", "aborted")
+    console.wait_text(".rollout .rollout-reason", "p99 latency doubled in eu")
+    assert console.find_all(".rollout button") == [], "an ended rollout has no actions"
+    console.wait_text("ol.history", "aborted: p99 latency doubled in eu")
+    assert console.js("return document.activeElement.id") == "rollout-title"
+    ended = admin.get("/v1/configs/rollout/chat-models/rollouts/current").json()
+    assert ended["id"] == started["id"] and ended["state"] == "aborted"
+    assert ended["reason"] == "p99 latency doubled in eu"
+    assert doc_version(admin, "rollout", "chat-models")["version"] == 2
+
+
 def test_sign_out_ends_the_session(
     console: Console, admin: httpx.Client, writer: str, svc: RunningService
 ) -> None:
@@ -418,13 +495,17 @@ def test_a_reader_sees_no_write_actions(console: Console, admin: httpx.Client) -
     seed(admin, "reader")
     token = make_token(admin, "just-reading", "reader", ["reader"])
     console.sign_in(token)
+    start_rollout(admin, "reader", 300)
     console.go("#/ns/reader/doc/chat-models")
     console.wait_text("ol.history", "first cut")
+    console.wait_text(".rollout .rollout-state", "running")
+    assert "Step 1 of 2: 10 %" in console.text(".rollout")
     assert not [
         el
         for el in console.find_all("a.button, button")
         if el.text in ("Edit", "roll back to this")
     ]
+    assert console.find_all(".rollout button") == [], "a reader sees the rollout, no actions"
     assert "Tokens" not in [el.text for el in console.find_all("nav a") if el.is_displayed()]
 
 

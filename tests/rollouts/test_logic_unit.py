@@ -142,10 +142,12 @@ def test_a_pause_holds_the_step_and_a_resume_serves_what_remained() -> None:
     rollout = record(step_seconds=60)
     paused = _stored(transitions.pause(rollout, T0 + timedelta(seconds=40), "bob", "lunch"), 11)
     assert paused.last.message == "paused: lunch" and paused.step_elapsed == 40
+    assert paused.reason == "lunch"
     assert transitions.step_due(paused, T0 + timedelta(hours=5)) is None
     resumed_at = T0 + timedelta(hours=1)
     resumed = _stored(transitions.resume(paused, resumed_at, "bob"), 12)
     assert resumed.next_step_at() == resumed_at + timedelta(seconds=20)
+    assert resumed.reason is None
     assert transitions.step_due(resumed, resumed_at + timedelta(seconds=19)) is None
     assert transitions.step_due(resumed, resumed_at + timedelta(seconds=20)) is not None
 

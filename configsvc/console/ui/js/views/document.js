@@ -1,6 +1,7 @@
 // A document: its spec (secrets as **** unless the token may read them), its history with
-// messages and actions, any version, a diff between two versions, roll back, and its fleet.
-// It follows the namespace's watch stream: a new version appears without a reload.
+// messages and actions, any version, a diff between two versions, roll back, its staged
+// rollout and its fleet. It follows the namespace's watch stream: a new version appears
+// without a reload.
 
 import { api, paths } from "../api.js";
 import { actionLabel, announce, h, notice, timeEl } from "../dom.js";
@@ -11,6 +12,7 @@ import { can, me } from "../session.js";
 import { toText } from "../text.js";
 import { emptyState, errorBlock, loading, nsCrumbs, openDialog, pageHeader } from "./common.js";
 import { fleetPanel } from "./fleetpanel.js";
+import { rolloutPanel } from "./rolloutpanel.js";
 
 const view = { format: "yaml", diffMode: "unified" };
 
@@ -88,6 +90,8 @@ export async function documentView(main, { params, signal }) {
     );
     return;
   }
+  const rollout = rolloutPanel(ns, name, { signal, writable, onChange: () => refresh() });
+  layout.querySelector(".col-main").prepend(rollout.section);
   main.replaceChildren(nsCrumbs(ns, [name]), header, banner, layout);
 
   function renderHeader() {
@@ -173,7 +177,8 @@ export async function documentView(main, { params, signal }) {
   }
 
   async function renderCompare() {
-    const choices = state.history.filter((item) => item.action !== "delete").map((item) => item.version);
+    // a rollout's candidate has one history row per transition: one choice per version
+    const choices = [...new Set(state.history.filter((item) => item.action !== "delete").map((item) => item.version))];
     if (choices.length < 2) {
       compareSection.replaceChildren(h("h2", { id: "compare-title" }, "Compare versions"), h("p", { class: "muted" }, "There is only one version so far."));
       return;
@@ -234,7 +239,7 @@ export async function documentView(main, { params, signal }) {
   fleetSection.append(fleetPanel(ns, name, signal));
   if (params.from) compareSection.scrollIntoView();
 
-  const refresh = async (note) => {
+  async function refresh(note) {
     try {
       await loadHistory();
     } catch {
@@ -245,9 +250,10 @@ export async function documentView(main, { params, signal }) {
     renderHistory();
     await Promise.all([renderSpec(), params.from ? Promise.resolve() : renderCompare()]);
     if (note) banner.replaceChildren(notice("info", note));
-  };
+  }
 
   const stop = watch(ns, (type, data) => {
+    if (type === "snapshot" || data.name === name) rollout.refresh();
     if (type === "put" && data.name === name) {
       if (state.doc && data.version <= state.doc.version) return;
       state.doc = data;
