@@ -2,9 +2,12 @@
 
 Run: .venv/bin/python bench/fleet_reports.py                 # N = 10,000, I = 30 s (~4 min)
      .venv/bin/python bench/fleet_reports.py --quick         # N = 1,000, I = 5 s (~40 s)
+     .venv/bin/python bench/fleet_reports.py --streams       # then the same with watch streams
 Options: --clients N, --interval I, --steady S (seconds measured at steady state, default
 2 x I), --keepalive (reporters keep their connections; default: a new connection per report,
-as the SDK does: at a 30 s interval its idle connection is long closed), --results PATH.
+as the SDK does: at a 30 s interval its idle connection is long closed), --results PATH,
+--streams (after all of the above, stream mode: see below), --stream-steady S (seconds of
+stream mode's steady state, default 4 x I + 10).
 
 What runs where: etcd (default raft timers), the service (`_service.py`, uvicorn as
 deployed), the floor (`_report_floor.py`: the same uvicorn answering 204 to any POST, with
@@ -21,6 +24,18 @@ Figures:
   all at once); writes, transactions, and the time until `GET .../fleet` shows all on it.
 - reads at N: `GET /v1/fleet?namespace=` and `GET /v1/configs/{ns}/{name}/fleet`.
 - memory: the service's RSS growth per instance in the fleet.
+
+Stream mode (`--streams`, after the figures above, in the same run): each instance opens its
+watch stream (`GET /v1/watch`, named with `X-Configsvc-Instance`, the reporting token), which
+the service counts as the instance's periodic report; the reporters then send each
+instance's unchanged report only every `VOUCHED_REPORTS_EVERY`-th interval, as the SDK does.
+First the streams are held open with no report at all (max(I, keep-alive) seconds); then,
+over S seconds (longer than the silence after which an instance is removed), the same
+reports going to the floor: the service's CPU, etcd's writes, the heartbeats the streams
+stood for (`streamed`), beside the report-mode steady state above; then a check that the
+fleet still lists every instance (the exit status is 1 when not). Its results go
+to their own section of the results file (between `STREAMS_MARKER` and the analysis), which
+the other runs keep, as stream runs keep the report-mode section.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import random
 import sys
 import tempfile
 import time
+import typing
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,10 +59,17 @@ from typing import Any
 
 import httpx
 from _procfs import CpuSample, rss_bytes
+from configsvc_schemas.wire import (
+    INSTANCE_HEADER,
+    MISSED_REPORTS,
+    STREAM_LIVENESS,
+    STREAM_LIVENESS_HEADER,
+)
 from propagation import (
     ADMIN_TOKEN,
     ANALYSIS_MARKER,
     HOST,
+    KEEPALIVE,
     ServerProcess,
     existing_analysis,
     log,
@@ -58,7 +81,9 @@ from propagation import (
 
 from configsvc.embedded.binary import find_etcd_binary
 from configsvc.embedded.process import EtcdProcess, free_port
+from configsvc.fleet.service import FleetOptions
 from configsvc.rlimits import raise_open_files_limit
+from configsvc.settings import MAX_WATCH_STREAMS
 
 NAMESPACE = "bench"
 DOCUMENTS = ("chat-models", "limits", "keys")
@@ -79,9 +104,24 @@ ETCD_COUNTERS = (
     "etcd_server_proposals_committed_total",
 )
 RESULTS_PATH = Path(__file__).resolve().parent / "FLEET_RESULTS.md"
+STREAMS_MARKER = "<!-- stream mode: written by `fleet_reports.py --streams`, kept by other runs -->"
+VOUCHED_REPORTS_EVERY = 10
+"""While its stream stands for its reports, an SDK instance sends every 10th unchanged
+report (`configsvc_client._fleet.VOUCHED_REPORTS_EVERY`)."""
+STREAM_OPENING = 200
+"""Watch streams being opened at once."""
+STREAM_OPEN_TIMEOUT = 60.0
+"""Seconds a watch stream's answer (its status line and headers) may take."""
+FD_RESERVE = 1024
+"""File descriptors this process keeps beyond its watch streams (reports, etcd, HTTP)."""
+STREAMED = 'configsvc_fleet_reports_total{result="streamed"}'
 
 
 # ---- the lean reporters -------------------------------------------------------------------
+
+
+def instance_id(n: int) -> str:
+    return f"bench-host-{n:05d}-0123abcd"
 
 
 def report_body(n: int, version: int, interval: float) -> bytes:
@@ -91,7 +131,7 @@ def report_body(n: int, version: int, interval: float) -> bytes:
         for name in DOCUMENTS
     }
     body = {
-        "instance": f"bench-host-{n:05d}-0123abcd",
+        "instance": instance_id(n),
         "app": "gateway",
         "labels": {"region": "eu" if n % 2 else "us", "tier": "a"},
         "sdk": "configsvc_client/0.1.0",
@@ -121,6 +161,8 @@ def request(body: bytes, token: str, keepalive: bool) -> bytes:
 class Sent:
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    instances: set[int] = field(default_factory=set)
+    """The instances that reported."""
 
 
 class Reporters:
@@ -139,8 +181,11 @@ class Reporters:
             for i in range(self.n)
         ]
 
-    async def run(self, port: int, seconds: float, spread: float | None = None) -> Sent:
-        """Each instance reports at its phase, every interval, for `seconds` (or, with
+    async def run(
+        self, port: int, seconds: float, spread: float | None = None, every: int = 1
+    ) -> Sent:
+        """Each instance reports at its phase, every interval (with `every`, only every
+        `every`-th interval, each instance at its own turn), for `seconds` (or, with
         `spread`, each once within `spread` seconds)."""
         sent = Sent()
         tasks: set[asyncio.Task[None]] = set()
@@ -154,12 +199,18 @@ class Reporters:
             schedule = sorted((random.uniform(0, spread), i) for i in range(self.n))
         else:
             rounds = int(seconds // self.interval) + 1
-            schedule = [(k * self.interval + p, i) for k in range(rounds) for p, i in self.phases]
+            schedule = [
+                (k * self.interval + p, i)
+                for k in range(rounds)
+                for p, i in self.phases
+                if (k + i) % every == 0
+            ]
             schedule = [(t, i) for t, i in schedule if t < seconds]
         for at, i in schedule:
             delay = start + at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            sent.instances.add(i)
             task = loop.create_task(self._send(port, self.requests[i], sent))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -191,6 +242,113 @@ class Reporters:
         self._pool = None
 
 
+# ---- the watch streams -------------------------------------------------------------------
+
+
+def watch_request(instance: str, token: str) -> bytes:
+    return (
+        f"GET /v1/watch?namespace={NAMESPACE} HTTP/1.1\r\nHost: {HOST}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n"
+        f"{INSTANCE_HEADER}: {instance}\r\n\r\n"
+    ).encode()
+
+
+@dataclass
+class StreamTally:
+    received: int = 0
+    """Bytes received on all streams (answers, events, keep-alives)."""
+    ended: list[str] = field(default_factory=list)
+    """Instances whose stream the service ended (not this process)."""
+
+
+class WatchStream(asyncio.Protocol):
+    """One instance's watch stream: its answer's head, then every byte read and counted (no
+    task, no buffer: the service never sees a slow reader)."""
+
+    def __init__(self, instance: str, tally: StreamTally) -> None:
+        self.instance, self.tally = instance, tally
+        self.answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.closing = False
+        self._head = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.tally.received += len(data)
+        if not self.answered.done():
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end >= 0:
+                self.answered.set_result(self._head[:end])
+                self._head = b""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answered.done():
+            self.answered.set_exception(ConnectionError(f"{self.instance}: closed unanswered"))
+        elif not self.closing:
+            self.tally.ended.append(self.instance)
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def check_watch_answer(instance: str, head: bytes) -> None:
+    """A 200 that says the stream stands for the instance's reports; else raise."""
+    status, *lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    liveness = headers.get(STREAM_LIVENESS_HEADER.lower().encode())
+    if status.split(b" ")[1:2] != [b"200"] or liveness != STREAM_LIVENESS.encode():
+        raise RuntimeError(
+            f"the watch stream of {instance} was answered without "
+            f"`{STREAM_LIVENESS_HEADER}: {STREAM_LIVENESS}`:\n{head.decode(errors='replace')}"
+        )
+
+
+class Streams:
+    """N instances' watch streams, opened `STREAM_OPENING` at a time."""
+
+    def __init__(self, n: int, token: str) -> None:
+        self.n, self.token = n, token
+        self.tally = StreamTally()
+        self.open: list[WatchStream] = []
+
+    async def open_all(self, port: int) -> None:
+        gate = asyncio.Semaphore(STREAM_OPENING)
+
+        async def one(n: int) -> None:
+            async with gate:
+                self.open.append(await self._open(port, instance_id(n)))
+
+        await asyncio.gather(*(one(n) for n in range(self.n)))
+
+    async def _open(self, port: int, instance: str) -> WatchStream:
+        loop = asyncio.get_running_loop()
+        stream = WatchStream(instance, self.tally)
+        try:
+            await loop.create_connection(lambda: stream, HOST, port)
+            assert stream.transport is not None
+            stream.transport.write(watch_request(instance, self.token))
+            async with asyncio.timeout(STREAM_OPEN_TIMEOUT):
+                head = await stream.answered
+            check_watch_answer(instance, head)
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    def close(self) -> None:
+        for stream in self.open:
+            stream.close()
+        self.open = []
+
+
 def _content_length(head: bytes) -> int:
     for line in head.split(b"\r\n"):
         name, _, value = line.partition(b":")
@@ -219,16 +377,20 @@ def etcd_counters(etcd: EtcdProcess) -> dict[str, float]:
     return found
 
 
-SERVICE_COUNTERS = ("configsvc_fleet_store_writes_total", "configsvc_fleet_store_bytes_total")
+SERVICE_COUNTERS = (
+    "configsvc_fleet_store_writes_total",
+    "configsvc_fleet_store_bytes_total",
+    "configsvc_fleet_reports_total",
+)
 
 
-def service_counters(url: str) -> dict[str, float]:
-    found: dict[str, float] = Counter()
+def service_counters(url: str, prefixes: tuple[str, ...] = SERVICE_COUNTERS) -> dict[str, float]:
+    found: dict[str, float] = {}
     for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
-        if line.startswith(SERVICE_COUNTERS):
+        if line.startswith(prefixes):
             name, _, value = line.rpartition(" ")
-            found[name] += float(value)
-    return dict(found)
+            found[name] = found.get(name, 0.0) + float(value)
+    return found
 
 
 @dataclass
@@ -340,6 +502,7 @@ async def measure(args: argparse.Namespace, etcd: EtcdProcess, service: ServerPr
     started = meter.start()
     t0 = time.monotonic()
     results["change_sent"] = await reporters.run(service.port, 0, spread=CHANGE_SPREAD)
+    results["change_answered"] = time.monotonic()
     headers = {"Authorization": f"Bearer {token}"}
     path = f"/v1/configs/{NAMESPACE}/{DOCUMENTS[0]}/fleet"
     async with httpx.AsyncClient(base_url=url, headers=headers) as client:
@@ -353,7 +516,81 @@ async def measure(args: argparse.Namespace, etcd: EtcdProcess, service: ServerPr
         results["get_fleet"] = timed_get(api, "/v1/fleet", {"namespace": NAMESPACE}, 5)
         results["get_document_fleet"] = timed_get(api, path, None, 5)
     await reporters.close()
+    if args.streams:
+        results["streams"] = await measure_streams(
+            args, service, floor, meter, reporters, token, results["change_answered"]
+        )
     return results
+
+
+async def listed(url: str, token: str) -> set[str]:
+    """The instances `GET /v1/fleet?namespace=` lists."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        response = await client.get("/v1/fleet", params={"namespace": NAMESPACE})
+    response.raise_for_status()
+    return {item["instance"] for item in response.json()["items"]}
+
+
+async def measure_streams(
+    args: argparse.Namespace,
+    service: ServerProcess,
+    floor: ServerProcess,
+    meter: Meter,
+    reporters: Reporters,
+    token: str,
+    last_report: float,
+) -> dict[str, Any]:
+    """Stream mode: the instances' watch streams stand for their reports (see the top)."""
+    url = f"http://{HOST}:{service.port}"
+    r: dict[str, Any] = {}
+    streams = Streams(args.clients, token)
+    rss_before = rss_bytes(service.pid)
+    log(f"streams: opening {args.clients:,} watch streams, {STREAM_OPENING} at a time")
+    started = meter.start()
+    try:
+        await streams.open_all(service.port)
+        await asyncio.sleep(SETTLE)
+        r["opening"] = meter.stop(started)
+        r["rss_per_stream"] = (rss_bytes(service.pid) - rss_before) / args.clients
+        gauge = service_counters(url, ("configsvc_watch_subscribers",))
+        r["subscribers"] = gauge.get("configsvc_watch_subscribers", 0.0)
+        r["listed_before"] = len(await listed(url, token))
+        silent = max(args.interval, KEEPALIVE)
+        log(f"streams open, no report: {silent:g} s")
+        started = meter.start()
+        await asyncio.sleep(silent)
+        r["silent"] = meter.stop(started)
+        vouched = args.clients / VOUCHED_REPORTS_EVERY / args.interval
+        log(
+            f"stream mode: {args.stream_steady:g} s, each instance's unchanged report every "
+            f"{VOUCHED_REPORTS_EVERY}th interval ({vouched:.1f}/s), the same to the floor"
+        )
+        twins = Reporters(args.clients, args.interval, token, args.keepalive)
+        received = streams.tally.received
+        started = meter.start()
+        r["sent"], r["floor_sent"] = await asyncio.gather(
+            reporters.run(service.port, args.stream_steady, every=VOUCHED_REPORTS_EVERY),
+            twins.run(floor.port, args.stream_steady, every=VOUCHED_REPORTS_EVERY),
+        )
+        r["steady"] = meter.stop(started)
+        await twins.close()
+        r["received"] = streams.tally.received - received
+        r["ended"] = list(streams.tally.ended)
+        found = await listed(url, token)
+        r["silent_for"] = time.monotonic() - last_report
+    finally:
+        streams.close()
+        await reporters.close()
+    expected = {instance_id(n) for n in range(args.clients)}
+    r["missing"] = sorted(expected - found)
+    r["unreported"] = args.clients - len(r["sent"].instances)
+    if r["missing"] or r["ended"]:
+        log(
+            f"FAILED: {len(r['missing']):,} of {args.clients:,} instances removed from the "
+            f"fleet, {len(r['ended']):,} streams ended by the service"
+        )
+    return r
 
 
 def ms(seconds: float) -> str:
@@ -446,6 +683,168 @@ def render(args: argparse.Namespace, r: dict[str, Any], command: str, started: s
     return "\n".join(lines)
 
 
+def silence_s(interval: float) -> float:
+    """How long an instance may go unheard of before it is removed (at most)."""
+    options = FleetOptions()
+    return MISSED_REPORTS * interval + options.grace + options.jitter
+
+
+def render_streams(args: argparse.Namespace, r: dict[str, Any], command: str, started: str) -> str:
+    s, report = r["streams"], r["steady"]
+    steady, opening, silent = s["steady"], s["opening"], s["silent"]
+    wall, report_wall = steady.wall, report.wall
+    core, report_core = steady.cpu["service"] / wall, report.cpu["service"] / report_wall
+    rate = sum(s["sent"].statuses.values()) / wall
+    report_rate = sum(r["service_sent"].statuses.values()) / report_wall
+    writes, report_writes = steady.per_second("revision"), report.per_second("revision")
+    proposals = "etcd_server_proposals_committed_total"
+
+    def both(label: str, stream: float, reported: float, spec: str, ratio: bool = False) -> str:
+        cells = f"| {label} | {reported:{spec}} | {stream:{spec}} |"
+        return cells + (f" {stream / reported:.2f}x |" if ratio and reported else " |")
+
+    def fleet_bytes(window: Window) -> float:
+        return window.service.get("configsvc_fleet_store_bytes_total", 0.0) / window.wall
+
+    missing, ended = s["missing"], s["ended"]
+    silence = silence_s(args.interval)
+    if missing or ended:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        verdict = (
+            f"**FAILED: {len(missing):,} of {args.clients:,} instances were removed** while "
+            f"their streams were open ({shown or 'none'}); {len(ended):,} streams were ended "
+            "by the service."
+        )
+    else:
+        verdict = (
+            f"**All {args.clients:,} instances still listed** after {wall:.0f} s of stream mode "
+            f"(an instance unheard of for {silence:g} s is removed); {s['unreported']:,} of "
+            f"them had sent no report for {s['silent_for']:.0f} s (since this run's change "
+            "phase, the streams' silent window included): their streams alone held them. No stream "
+            "was ended by the service."
+        )
+    if args.stream_steady <= silence:
+        verdict += (
+            f" (The window is not longer than the {silence:g} s of silence that removes an "
+            "instance: this check proves little.)"
+        )
+    connections = "kept-alive connections" if args.keepalive else "a new connection per report"
+    lines = [
+        "## Stream mode: an open watch stream stands for the periodic report",
+        "",
+        f"Measured {started} with `{command}`: {args.clients:,} instances, interval "
+        f"{args.interval:g} s, reports on {connections}. In the same run, first report mode "
+        f"as in the section above (every instance reports every interval; steady state over "
+        f"{report_wall:.0f} s, the floor receiving the same reports meanwhile; its figures of "
+        f"this run are in the report mode column below), then stream mode: "
+        f"{args.clients:,} watch streams open, one per instance "
+        f"(`{INSTANCE_HEADER}`, the reporting token; each answered "
+        f"`{STREAM_LIVENESS_HEADER}: {STREAM_LIVENESS}`), and each instance's unchanged "
+        f"report sent only every {VOUCHED_REPORTS_EVERY}th interval, as the SDK does (the "
+        f"same reports going to the floor at once); steady state over {wall:.0f} s. Other "
+        f"load on the machine (other processes, this benchmark's clients included): "
+        f"{report.other_load:.2f} cores "
+        f"(report mode), {steady.other_load:.2f} cores (stream mode).",
+        "",
+        "| steady state, same run | report mode | stream mode | stream / report |",
+        "|---|---:|---:|---:|",
+        both("reports per second", rate, report_rate, ".1f", ratio=True),
+        both(
+            "heartbeats noted from open streams per second (`streamed`)",
+            steady.service.get(STREAMED, 0.0) / wall,
+            report.service.get(STREAMED, 0.0) / report_wall,
+            ".1f",
+        ),
+        f"| watch streams open | 0 | {s['subscribers']:,.0f} | |",
+        both("**service CPU, fraction of one core**", core, report_core, ".4f", ratio=True),
+        both(
+            "floor CPU under the same reports (same server, 204)",
+            steady.cpu["floor"] / wall,
+            report.cpu["floor"] / report_wall,
+            ".4f",
+        ),
+        both(
+            "service CPU less the floor's",
+            core - steady.cpu["floor"] / wall,
+            report_core - report.cpu["floor"] / report_wall,
+            ".4f",
+            ratio=True,
+        ),
+        both("etcd writes (store revisions) per second", writes, report_writes, ".2f"),
+        both(
+            "raft proposals per second",
+            steady.per_second(proposals),
+            report.per_second(proposals),
+            ".2f",
+        ),
+        both("fleet bytes written per second", fleet_bytes(steady), fleet_bytes(report), ",.0f"),
+        both(
+            "etcd CPU, fraction of a core",
+            steady.cpu["etcd"] / wall,
+            report.cpu["etcd"] / report_wall,
+            ".4f",
+        ),
+        f"| bytes the streams carried per second (keep-alives) | | {s['received'] / wall:,.0f} | |",
+        f"| report latency p50 / p99 (ms) | {ms(quantile(r['service_sent'].latencies, 0.5))} / "
+        f"{ms(quantile(r['service_sent'].latencies, 0.99))} | "
+        f"{ms(quantile(s['sent'].latencies, 0.5))} / {ms(quantile(s['sent'].latencies, 0.99))} "
+        "| |",
+        f"| answers | {dict(r['service_sent'].statuses)} | {dict(s['sent'].statuses)} | |",
+        "",
+        f"With no report at all: {r['idle'].cpu['service'] / r['idle'].wall:.4f} of a core "
+        f"with no stream open (this run's report mode, idle); "
+        f"**{silent.cpu['service'] / silent.wall:.4f}** with the {s['subscribers']:,.0f} "
+        f"streams open (over {silent.wall:.0f} s, before stream mode's steady state: "
+        f"{silent.service.get(STREAMED, 0.0) / silent.wall:.1f} heartbeats/s noted from the "
+        f"streams, {silent.per_second('revision'):.2f} etcd writes/s). Other load: "
+        f"{silent.other_load:.2f} cores.",
+        "",
+    ]
+    if args.clients == TARGET_N and args.interval == TARGET_INTERVAL:
+        met = {True: "**met**", False: "**NOT met**"}
+        lines += [
+            "| target (issue 13), stream mode | measured | verdict |",
+            "|---|---|---|",
+            f"| service <= {TARGET_CORE:.0%} of a core | {core:.1%} | {met[core <= TARGET_CORE]} |",
+            f"| etcd <= {TARGET_WRITES:g} writes/s | {writes:.2f}/s "
+            f"| {met[writes <= TARGET_WRITES]} |",
+            "",
+        ]
+    lines += [
+        f"Fleet check: {s['listed_before']:,} instances listed when the streams were open; "
+        f"{args.clients - len(missing):,} at the end. {verdict}",
+        "",
+        f"Opening the {args.clients:,} streams ({STREAM_OPENING} at a time): {opening.wall:.1f} s, "
+        f"{opening.cpu['service']:.2f} s of service CPU, "
+        f"{opening.etcd['revision']:,.0f} etcd writes; service memory "
+        f"{s['rss_per_stream'] / 1024:.2f} KiB of RSS per stream.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_results(path: Path, report: str | None, streams: str | None) -> None:
+    """Rewrite `path`: the report-mode section (`report`, or the one there), the stream-mode
+    section (`streams`, or the one there, if any), then the analysis there (kept)."""
+    try:
+        old = path.read_text()
+    except OSError:
+        old = ""
+    analysis = existing_analysis(path)
+    kept_report, found, kept_streams = old.partition(ANALYSIS_MARKER)[0].partition(STREAMS_MARKER)
+    if report is None:
+        report = kept_report.rstrip("\n") + "\n" if kept_report.strip() else ""
+    if streams is None and found:
+        streams = kept_streams.strip("\n") + "\n"
+    if streams:
+        text = (
+            f"{report}\n{STREAMS_MARKER}\n{streams}" if report else f"{STREAMS_MARKER}\n{streams}"
+        )
+    else:
+        text = report
+    path.write_text(f"{text}\n{ANALYSIS_MARKER}\n{analysis}\n" if analysis else text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=TARGET_N)
@@ -454,11 +853,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keepalive", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--streams", action="store_true")
+    parser.add_argument("--stream-steady", type=float, default=None)
     args = parser.parse_args(argv)
     if args.quick:
         args.clients, args.interval = 1_000, 5.0
     args.steady = args.steady or 2 * args.interval
-    raise_open_files_limit()
+    args.stream_steady = args.stream_steady or 4 * args.interval + 10
+    open_files = raise_open_files_limit()
+    if args.streams and args.clients > MAX_WATCH_STREAMS:
+        parser.error(f"the service holds at most {MAX_WATCH_STREAMS:,} streams")
+    if args.streams and args.clients + FD_RESERVE > open_files:
+        parser.error(f"{args.clients:,} streams need more open files than {open_files:,}")
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join([".venv/bin/python bench/fleet_reports.py", *given])
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -479,12 +885,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         etcd.stop()
     text = render(args, results, command, started)
     print(text)
+    streams = render_streams(args, results, command, started) if args.streams else None
+    if streams is not None:
+        print(streams)
     path = args.results or (None if args.quick else RESULTS_PATH)
     if path is not None:
-        analysis = existing_analysis(path)
-        path.write_text(f"{text}\n{ANALYSIS_MARKER}\n{analysis}\n" if analysis else text)
+        # a stream run keeps the report-mode section there (its own figures are in its section)
+        write_results(path, None if streams is not None else text, streams)
         log(f"wrote {path}")
-    return 0
+    failed = streams is not None and bool(
+        results["streams"]["missing"] or results["streams"]["ended"]
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
