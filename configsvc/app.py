@@ -190,7 +190,7 @@ def create_app(settings: ServiceSettings, endpoints: Sequence[str]) -> Configsvc
             throttle=auth.throttle,
         )
         fleet_service.follow(watcher)
-        fleet_service.follow_streams(fanout.named_streams)
+        fanout.follow_named_streams(fleet_service)
         scheduler = RolloutScheduler(
             rollout_store,
             fleet_members(fleet_service),

@@ -50,8 +50,12 @@ SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
+]
+NAMED_SSE_HEADERS = [
+    *SSE_HEADERS,
     (STREAM_LIVENESS_HEADER.lower().encode(), STREAM_LIVENESS.encode()),
 ]
+"""For a stream that names an SDK instance: it stands for the instance's fleet reports."""
 
 
 class SendWriter:
@@ -204,7 +208,8 @@ async def handle_watch(
         await _send_error(send, error)
         return
 
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    headers = SSE_HEADERS if request.identity is None else NAMED_SSE_HEADERS
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     limit = fanout.options.max_buffer_bytes
     connection = SseConnection.of(send, limit)
     writer: SseConnection | SendWriter = connection or SendWriter(send, receive, limit)

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from configsvc.errors import ApiError, StoreUnavailable
 from configsvc.fanout.catchup import CatchUp
 from configsvc.fanout.encoding import EventEncoder
 from configsvc.fanout.ring import EventRing
-from configsvc.fanout.subscribers import Subscriber, Subscribers
+from configsvc.fanout.subscribers import NamedStreamListener, Subscriber, Subscribers
 from configsvc.fanout.variants import Event, RolloutMove
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
@@ -128,9 +127,10 @@ class Fanout:
         """End every stream of a revoked token."""
         self._subscribers.drop_token(token_name, "revoked")
 
-    def named_streams(self) -> Iterator[tuple[str, str]]:
-        """(instance id, token name) of each open stream an SDK instance named itself on."""
-        return self._subscribers.named()
+    def follow_named_streams(self, listener: NamedStreamListener) -> None:
+        """Tell `listener` of every stream an SDK instance names itself on, as it opens and
+        ends (call before streams open)."""
+        self._subscribers.listener = listener
 
     @property
     def subscriber_count(self) -> int:

@@ -10,7 +10,6 @@ and nothing is skipped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,6 +101,14 @@ class Subscriber:
             self.done.set_result(reason)
 
 
+class NamedStreamListener(Protocol):
+    """Told of every stream an SDK instance names itself on, as it opens and as it ends."""
+
+    def stream_opened(self, instance: str, token_name: str) -> None: ...
+
+    def stream_closed(self, instance: str, token_name: str) -> None: ...
+
+
 class Subscribers:
     """Every open stream of the process, by namespace; the gauge of open streams."""
 
@@ -109,6 +116,7 @@ class Subscribers:
         self._metrics = metrics
         self._all: set[Subscriber] = set()
         self._by_namespace: dict[str, set[Subscriber]] = {}
+        self.listener: NamedStreamListener | None = None
 
     def __len__(self) -> int:
         return len(self._all)
@@ -126,6 +134,8 @@ class Subscribers:
         for ns in subscriber.namespaces:
             self._by_namespace.setdefault(ns, set()).add(subscriber)
         self._metrics.watch_subscribers.set(len(self._all))
+        if self.listener is not None and subscriber.identity is not None:
+            self.listener.stream_opened(subscriber.identity.instance, subscriber.token_name)
 
     def remove(self, subscriber: Subscriber) -> None:
         if subscriber not in self._all:
@@ -138,6 +148,8 @@ class Subscribers:
                 if not group:
                     del self._by_namespace[ns]
         self._metrics.watch_subscribers.set(len(self._all))
+        if self.listener is not None and subscriber.identity is not None:
+            self.listener.stream_closed(subscriber.identity.instance, subscriber.token_name)
 
     def drop(self, subscriber: Subscriber, reason: str, *, abort: bool) -> None:
         """End a stream: `abort` cuts the connection (a slow reader), else it ends cleanly."""
@@ -158,12 +170,6 @@ class Subscribers:
         for subscriber in list(self._all):
             if subscriber.token_name == token_name:
                 self.drop(subscriber, reason, abort=False)
-
-    def named(self) -> Iterator[tuple[str, str]]:
-        """(instance id, token name) of each open stream an SDK instance named itself on."""
-        for subscriber in self._all:
-            if subscriber.identity is not None:
-                yield subscriber.identity.instance, subscriber.token_name
 
     def sweep(self, keepalive_due: bool) -> None:
         """Forget streams whose client went away; send keep-alives when they are due."""

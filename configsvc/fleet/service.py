@@ -29,13 +29,12 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import itertools
 import logging
 import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +50,9 @@ from configsvc.auth import Authenticator, Principal
 from configsvc.auth_throttle import AuthThrottle
 from configsvc.errors import ApiError, Conflict, Forbidden, NotFound, StoreUnavailable
 from configsvc.fleet.answers import FleetAnswers
+from configsvc.fleet.heard import Unpublished
 from configsvc.fleet.report import check_scope, parse_report
+from configsvc.fleet.streams import StreamHeartbeats
 from configsvc.fleet.tokens import CachedTokens
 from configsvc.fleet.view import MS, FleetView, Member
 from configsvc.fleet.writer import RecordWriter
@@ -68,8 +69,10 @@ log = logging.getLogger("configsvc.fleet")
 DIGEST_BYTES = 16
 MAX_CALLERS = 10_000
 """Distinct tokens whose principal the report route holds (then it starts afresh)."""
-MAX_HEARD_ENTRIES = 20_000
-"""Instances named in one `Heard` write (about 600 KB, well under etcd's request limit)."""
+MAX_HEARD_BYTES = 512 * 1024
+"""The size of one `Heard` write, well under etcd's request limit (1.5 MiB by default): a
+burst of more goes in several. 10,000 instances with 53-character ids are about 700 KB when
+heard of through their streams (named twice), so about two writes."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,8 @@ class FleetOptions:
     """Rounds a report retries when its record moved on meanwhile (then 503)."""
     max_instances: int = MAX_FLEET_INSTANCES
     """SDK instances the fleet may hold; a report of one more is refused (503)."""
-    max_heard_entries: int = MAX_HEARD_ENTRIES
-    """Instances named in one `Heard` write; a burst of more goes in several."""
+    max_heard_bytes: int = MAX_HEARD_BYTES
+    """The size of one `Heard` write; a burst of more goes in several."""
     load_retry: float = 0.5
     """Between attempts to load the fleet when etcd does not answer."""
     stop_timeout: float = 2.0
@@ -154,12 +157,10 @@ class FleetService:
             for result in ("unchanged", "changed", "refused", "streamed")
         }
         self._answered = metrics.requests.labels("POST", FLEET_REPORTS_PATH, "204")
-        self._pending: dict[str, int] = {}
-        self._pending_streamed: set[str] = set()
-        """Instances of `_pending` heard of only through their streams."""
+        self._unpublished = Unpublished()
         self._tasks: list[asyncio.Task[None]] = []
         self._load_task: asyncio.Task[None] | None = None
-        self._streams: Callable[[], Iterable[tuple[str, str]]] = tuple
+        self._streams = StreamHeartbeats()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -169,10 +170,13 @@ class FleetService:
         watcher.on(TOKEN_FAMILY, self._token_changed)
         watcher.on_start(self._load)
 
-    def follow_streams(self, streams: Callable[[], Iterable[tuple[str, str]]]) -> None:
-        """Count the open watch streams `streams()` names (instance id, token name) as their
-        instances' periodic reports (call before `start`)."""
-        self._streams = streams
+    def stream_opened(self, instance: str, token_name: str) -> None:
+        """A watch stream naming `instance` opened here with the token `token_name`: it may
+        stand for the instance's periodic reports (see `_streamed`)."""
+        self._streams.opened(instance, token_name, self.clock_ms())
+
+    def stream_closed(self, instance: str, token_name: str) -> None:
+        self._streams.closed(instance, token_name)
 
     def start(self) -> None:
         options = self.options
@@ -303,8 +307,7 @@ class FleetService:
             revision = await self._writer.submit(RecordChange.delete(instance, record.revision))
             if revision is not None:
                 self.view.remove(instance, revision)
-                self._pending.pop(instance, None)
-                self._pending_streamed.discard(instance)
+                self._unpublished.forget(instance)
                 self._count_write("delete", 0)
                 return
         raise StoreUnavailable(f"the record of {instance} kept changing; try again")
@@ -321,53 +324,38 @@ class FleetService:
         """Note `instance` heard of now: a report, or (`streamed`) its open stream."""
         now = self.clock_ms()
         self.view.note_seen(instance, now, streamed=streamed)
-        if not streamed:
-            self._pending_streamed.discard(instance)
-        elif instance not in self._pending:  # a report pending in this window prevails
-            self._pending_streamed.add(instance)
-        self._pending[instance] = now
+        self._unpublished.note(instance, now, streamed=streamed)
 
     # -- timers -------------------------------------------------------------------------
 
     async def _streamed(self) -> None:
         """Note as heard, once per its report interval, each instance whose watch stream is
         open here with the token its record was reported with (another token's stream that
-        names it keeps nothing alive)."""
+        names it keeps nothing alive), while `FleetView.vouches` for it. Only the streams
+        due are looked at; each is put back for when it is due again."""
         now = self.clock_ms()
-        early = int(self.options.stream_check_interval * MS)
-        for instance, token in self._streams():
+        check = int(self.options.stream_check_interval * MS)
+        for instance, token in self._streams.due(now):
             member = self.view.get(instance)
-            if member is None or member.record.token != token:
+            if member is None or member.record.token != token or not self.view.vouches(member, now):
+                self._streams.later(instance, token, now + check)  # no report yet, or frozen
                 continue
-            if now - member.seen_ms >= member.interval_ms - early and self.view.vouches(
-                member, now
-            ):
+            if now - member.seen_ms >= member.interval_ms - check:
                 self._heard(instance, streamed=True)
                 self.count("streamed")
+            next_at = member.seen_ms + member.interval_ms - check
+            self._streams.later(instance, token, max(next_at, now + check))
 
     async def _publish(self) -> None:
         """Write what this instance heard since its previous write (nothing: no write)."""
-        if not self._pending:
+        if not self._unpublished:
             return
-        limit = self.options.max_heard_entries
-        if len(self._pending) <= limit:
-            seen, self._pending = self._pending, {}
-        else:  # a burst: the rest goes in the next writes
-            instances = list(itertools.islice(self._pending, limit))
-            seen = {instance: self._pending.pop(instance) for instance in instances}
-        streamed = frozenset(instance for instance in seen if instance in self._pending_streamed)
-        self._pending_streamed -= streamed
+        seen, streamed = self._unpublished.take(self.options.max_heard_bytes)
         heard = Heard(self.service_id, self.clock_ms(), seen, streamed=streamed)
         try:
             size = await self.store.put_heard(heard)
         except ApiError:
-            for instance, ms in heard.seen.items():  # keep it for the next attempt
-                if instance not in self._pending:
-                    self._pending[instance] = ms
-                    if instance in streamed:
-                        self._pending_streamed.add(instance)
-                elif instance not in streamed:  # a report of it was unsent: it prevails
-                    self._pending_streamed.discard(instance)
+            self._unpublished.put_back(heard)
             raise
         self._count_write("heard", size)
 

@@ -98,6 +98,17 @@ class Heard:
         return cls(str(data["service"]), at_ms, seen, revision, streamed)
 
 
+HEARD_ENTRY_OVERHEAD = 16
+"""Bytes of a `Heard` value per instance besides its id: quotes, colon, comma and the
+offset (in `ago`)."""
+
+
+def heard_entry_bytes(instance: str, streamed: bool) -> int:
+    """At most how many bytes `instance` adds to a `Heard` value (named twice if streamed)."""
+    size = len(instance) + HEARD_ENTRY_OVERHEAD
+    return 2 * size if streamed else size
+
+
 @dataclass(frozen=True, slots=True)
 class RecordChange:
     """Write a record (`value`, its stored form), or delete the record of `instance` (`value`

@@ -15,7 +15,7 @@ from configsvc.fleet.service import FleetOptions, FleetService, body_digest
 from configsvc.metrics import Metrics
 from configsvc.registry import KindRegistry
 from configsvc.store.etcd_store import EtcdConfigStore
-from configsvc.store.fleet import FleetStore
+from configsvc.store.fleet import FleetStore, heard_entry_bytes
 from tests.fleet.helpers import report
 
 ADMIN = Principal("admin", Role.ADMIN, ("*",), True)
@@ -61,7 +61,8 @@ async def test_the_fleet_holds_at_most_max_instances(store: EtcdConfigStore) -> 
 async def test_a_burst_is_heard_in_several_writes_and_a_change_in_one(
     store: EtcdConfigStore,
 ) -> None:
-    fleet = await started(store, max_heard_entries=2, publish_interval=0.05)
+    two = 2 * heard_entry_bytes("i-0", streamed=False)
+    fleet = await started(store, max_heard_bytes=two, publish_interval=0.05)
     for n in range(5):
         await take(fleet, report(f"i-{n}"))
     assert written(fleet, "record") == 5

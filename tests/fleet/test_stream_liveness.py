@@ -64,6 +64,13 @@ def test_an_open_stream_keeps_its_instance_listed_and_only_with_the_reporting_to
         assert held.headers[STREAM_LIVENESS_HEADER] == STREAM_LIVENESS
         closing = contextlib.ExitStack()
         closing.enter_context(watch(a, gateway, "held-2"))
+        with httpx.stream(
+            "GET",
+            f"{a.url}/v1/watch",
+            params={"namespace": "prod"},
+            headers={"Authorization": f"Bearer {gateway}"},
+        ) as unnamed:
+            assert unnamed.status_code == 200 and STREAM_LIVENESS_HEADER not in unnamed.headers
         streams.enter_context(watch(a, other, "borrowed-1"))
         wait_until(
             lambda: not {"borrowed-1", "unnamed-1"} & set(items(admin_b)),
