@@ -420,6 +420,9 @@ def test_a_rollout_shown_paused_refused_when_stale_and_aborted(
         "Promote now",
         "Abort",
     ]
+    # writes of the document answer 409 meanwhile: the page offers none
+    assert console.find_all("a[href$='/edit']") == []
+    assert console.find_all("ol.history button") == []
 
     rollout_dialog(console, "pause", "waiting for the eu canary").click()
     console.wait_text(".rollout .rollout-state", "paused")
@@ -440,6 +443,7 @@ def test_a_rollout_shown_paused_refused_when_stale_and_aborted(
     console.wait_text(".rollout .rollout-state", "aborted")
     console.wait_text(".rollout .rollout-reason", "p99 latency doubled in eu")
     assert console.find_all(".rollout button") == [], "an ended rollout has no actions"
+    console.wait_text("a[href$='/edit']", "Edit")  # writes are offered again
     console.wait_text("ol.history", "aborted: p99 latency doubled in eu")
     assert console.js("return document.activeElement.id") == "rollout-title"
     ended = admin.get("/v1/configs/rollout/chat-models/rollouts/current").json()

@@ -90,14 +90,27 @@ export async function documentView(main, { params, signal }) {
     );
     return;
   }
-  const rollout = rolloutPanel(ns, name, { signal, writable, onChange: () => refresh() });
+  // while a rollout runs or is paused, writes of the document answer 409: none is offered
+  let rolloutActive = false;
+  const rollout = rolloutPanel(ns, name, {
+    signal,
+    writable,
+    onChange: () => refresh(),
+    onActive: (active) => {
+      if (active === rolloutActive) return;
+      rolloutActive = active;
+      renderHeader();
+      renderHistory();
+      renderSpec();
+    },
+  });
   layout.querySelector(".col-main").prepend(rollout.section);
   main.replaceChildren(nsCrumbs(ns, [name]), header, banner, layout);
 
   function renderHeader() {
     const doc = state.doc;
     const actions = [];
-    if (doc && writable) actions.push(h("a", { class: "button primary", href: link.edit(ns, name) }, "Edit"));
+    if (doc && writable && !rolloutActive) actions.push(h("a", { class: "button primary", href: link.edit(ns, name) }, "Edit"));
     if (doc && state.history.length > 1) {
       actions.push(h("button", { type: "button", onclick: () => { compareSection.scrollIntoView(); compareSection.querySelector("select")?.focus(); } }, "Compare versions"));
     }
@@ -129,7 +142,7 @@ export async function documentView(main, { params, signal }) {
             { class: "row" },
             h("a", { href: link.doc(ns, name) }, "Back to the current version"),
             current && current !== viewing ? h("a", { href: link.diff(ns, name, viewing, current) }, `Diff with version ${current}`) : null,
-            writable && current !== viewing ? h("button", { type: "button", onclick: () => rollbackDialog(viewing) }, `Roll back to version ${viewing}`) : null,
+            writable && !rolloutActive && current !== viewing ? h("button", { type: "button", onclick: () => rollbackDialog(viewing) }, `Roll back to version ${viewing}`) : null,
           ),
         ),
         specBlock(old.spec, `Spec of version ${viewing}`),
@@ -165,7 +178,7 @@ export async function documentView(main, { params, signal }) {
               "div",
               { class: "h-actions" },
               h("a", { href: link.diff(ns, name, item.version, current), "aria-label": `Diff version ${item.version} with the current version` }, "diff with current"),
-              writable ? h("button", { type: "button", class: "small", "aria-label": `Roll back to version ${item.version}`, onclick: () => rollbackDialog(item.version) }, "roll back to this") : null,
+              writable && !rolloutActive ? h("button", { type: "button", class: "small", "aria-label": `Roll back to version ${item.version}`, onclick: () => rollbackDialog(item.version) }, "roll back to this") : null,
             )
           : null,
       );

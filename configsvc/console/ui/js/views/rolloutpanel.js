@@ -169,8 +169,9 @@ function focusKey(root) {
 
 /** The panel of document ns/name. Answers {section, refresh}: `refresh()` asks the service
  * again (the page calls it when the live stream shows a change of the document); `onChange`
- * is called when the rollout moved on (a transition, or another rollout) since last shown. */
-export function rolloutPanel(ns, name, { signal, writable, onChange }) {
+ * is called when the rollout moved on (a transition, or another rollout) since last shown;
+ * `onActive(running or paused)` with each answer. */
+export function rolloutPanel(ns, name, { signal, writable, onChange, onActive }) {
   const body = h("div");
   const title = h("h2", { id: "rollout-title", tabindex: "-1" }, "Rollout");
   const head = h("div", { class: "panel-head" }, title);
@@ -254,6 +255,7 @@ export function rolloutPanel(ns, name, { signal, writable, onChange }) {
     section.dataset.state = rollout.state;
     head.replaceChildren(title, h("span", { class: "rollout-head" }, ACTIVE.has(rollout.state) ? "" : h("span", { class: "muted" }, "last rollout "), stateBadge(rollout)));
     replace(body, ACTIVE.has(rollout.state) ? renderActive(rollout) : renderEnded(rollout));
+    onActive?.(ACTIVE.has(rollout.state));
     if (focused) body.querySelector(focused)?.focus(); // a refresh keeps the keyboard's place
     if (before && (before.id !== rollout.id || before.revision !== rollout.revision)) {
       if (before.state !== rollout.state || before.id !== rollout.id) announce(`Rollout of ${name}: ${STATE_LABEL[rollout.state] || rollout.state}`);
@@ -278,6 +280,7 @@ export function rolloutPanel(ns, name, { signal, writable, onChange }) {
         section.hidden = true;
       } else if (error.status === 404) {
         shown = null; // the document never had a rollout
+        onActive?.(false);
         shownText = "";
         section.hidden = true;
       } else {
