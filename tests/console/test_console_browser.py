@@ -445,6 +445,8 @@ def test_a_rollout_shown_paused_refused_when_stale_and_aborted(
     assert console.find_all(".rollout button") == [], "an ended rollout has no actions"
     console.wait_text("a[href$='/edit']", "Edit")  # writes are offered again
     console.wait_text("ol.history", "aborted: p99 latency doubled in eu")
+    count = console.text("section[aria-labelledby='history-title'] .panel-head .muted")
+    assert count.startswith("3 versions (") and "entries), newest first" in count, count
     assert console.js("return document.activeElement.id") == "rollout-title"
     ended = admin.get("/v1/configs/rollout/chat-models/rollouts/current").json()
     assert ended["id"] == started["id"] and ended["state"] == "aborted"

@@ -16,6 +16,13 @@ import { rolloutPanel } from "./rolloutpanel.js";
 
 const view = { format: "yaml", diffMode: "unified" };
 
+/** "7 versions, newest first"; a rollout's transitions are rows of its candidate's version. */
+function historyCount(items) {
+  const versions = new Set(items.map((item) => item.version)).size;
+  const rows = items.length > versions ? ` (${items.length} entries)` : "";
+  return `${versions} version${versions === 1 ? "" : "s"}${rows}, newest first`;
+}
+
 function formatToggle(name, current, onChange, options = [["yaml", "YAML"], ["json", "JSON"]]) {
   return h(
     "fieldset",
@@ -184,7 +191,7 @@ export async function documentView(main, { params, signal }) {
       );
     });
     historySection.replaceChildren(
-      h("div", { class: "panel-head" }, h("h2", { id: "history-title" }, "History"), h("span", { class: "muted" }, `${state.history.length} versions, newest first`)),
+      h("div", { class: "panel-head" }, h("h2", { id: "history-title" }, "History"), h("span", { class: "muted" }, historyCount(state.history))),
       h("div", { class: "scroll-y", tabindex: "0", role: "region", "aria-label": "History" }, h("ol", { class: "history", "aria-labelledby": "history-title" }, entries)),
     );
   }
