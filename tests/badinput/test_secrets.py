@@ -17,6 +17,7 @@ does not answer, so that it logs retries and fallbacks). Then:
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import signal
@@ -295,6 +296,27 @@ def test_no_secret_or_token_leaks_anywhere(
     seen.answer("token listing", listing)
     assert {item["name"] for item in listing.json()["items"]} >= set(tokens)
 
+    # ---- a staged rollout of the document: refused, started, read, aborted ------------------
+    plan = {"steps": [10, 100], "step_seconds": 3600}
+    refused = writer.post(
+        f"{DOC}/rollouts", json={"kind": "ModelEndpoints", "spec": bad, "message": "x", **plan}
+    )
+    assert seen.answer("rollout of an invalid candidate", refused).status_code == 422
+    candidate = copy.deepcopy(masked["spec"])
+    candidate["endpoints"]["local-34b"]["timeout"]["read"] = 77
+    started = writer.post(
+        f"{DOC}/rollouts", json={"kind": "ModelEndpoints", "spec": candidate, **plan}
+    )
+    assert seen.answer("rollout started", started).status_code == 201, started.text
+    chosen = {"X-Configsvc-Instance": "leak-probe", "X-Configsvc-Labels": "{}"}
+    for client, who in ((reader, "reader"), (writer, "writer")):
+        seen.answer(f"{who} rollout", client.get(f"{DOC}/rollouts/current"))
+        seen.answer(f"{who} candidate", client.get(f"{DOC}/versions/{started.json()['version']}"))
+        seen.answer(f"{who} named listing", client.get("/v1/configs/prod", headers=chosen))
+    seen.answer("put during the rollout", put(writer, models_spec(read=31)))
+    aborted = writer.post(f"{DOC}/rollouts/current/abort", json={"reason": "leak probe"})
+    assert seen.answer("rollout aborted", aborted).status_code == 200
+
     # ---- the CLI --------------------------------------------------------------------------
     work = tmp_path / "work"
     work.mkdir()
@@ -343,6 +365,7 @@ def test_no_secret_or_token_leaks_anywhere(
         ["list", "prod", "-o", "yaml"],
         ["diff", "prod/chat-models"],
         ["apply", "-f", "models.yaml"],
+        ["rollout", "status", "prod/chat-models"],
     )
     results += run_cli(admin_env, work, ["rollback", "prod/chat-models", "--steps", "1", "--yes"])
     results += run_cli(cli_env(tmp_path, url, wrong_token), work, ["get", "prod/chat-models"])
