@@ -236,7 +236,8 @@ def test_resume_points_older_than_the_memory_are_replayed_from_history(
     fanout.options = dataclasses.replace(fanout.options, ring_events=2)
     with service.client() as api:
         revisions = [put_rate(api, "/v1/configs/prod/doc", rps) for rps in range(1, 7)]
-    assert fanout.floor >= revisions[3]  # only the last two events are in memory
+    # only the last two events are in memory, once the store watch has brought them all
+    wait_for(lambda: fanout.floor >= revisions[3])
     replayed = events(service.url, service.admin_token, revisions[0], 5)
     assert [(kind, data["version"]) for kind, data in replayed] == [
         ("put", version) for version in range(2, 7)
