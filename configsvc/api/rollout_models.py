@@ -119,7 +119,7 @@ class TransitionOut(Answer):
     by: str = Field(description="a token's name, or `configsvc:rollouts` for the service's own")
     state: Literal["running", "paused", "done", "aborted"]
     percent: float
-    revision: int
+    revision: int | None = Field(description="the store revision written; null on a dry run")
 
 
 class RolloutRejectionOut(Answer):
@@ -214,7 +214,10 @@ class RolloutOut(Answer):
     started_at: str
     started_by: str
     updated_at: str = Field(description="the newest transition's time")
-    revision: int = Field(description="the store revision of the newest transition")
+    revision: int | None = Field(
+        description="the store revision of the newest transition; null on a dry run"
+    )
+    dry_run: bool | None = Field(default=None, description="true: checked, nothing started")
     next_step_at: str | None = Field(
         default=None, description="when the next step is due (running only)"
     )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from configsvc_schemas.secrets import locations
 from configsvc_schemas.wire import API_PREFIX, MASK
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from configsvc.api.deps import Caller, Services, ServicesDep, origin_of
 from configsvc.api.fleet import FleetDep
@@ -26,6 +26,7 @@ from configsvc.api.http import (
     json_body_openapi,
     json_response,
     parse_body,
+    parse_if_match,
     parse_json,
     read_body,
     read_json_body,
@@ -64,7 +65,10 @@ def _check_address(ns: str, name: str) -> None:
     summary="Start a staged rollout of a candidate version",
     status_code=201,
     response_model=RolloutOut,
-    responses=errors(404, 409, 413, 422),
+    responses={
+        200: {"model": RolloutOut, "description": "dry run: the rollout that would start"},
+        **errors(404, 409, 412, 413, 422),
+    },
     openapi_extra=json_body_openapi(RolloutIn),
 )
 async def start_rollout(
@@ -74,9 +78,12 @@ async def start_rollout(
     services: ServicesDep,
     caller: Caller,
     fleet: FleetDep,
+    dry_run: bool = False,
+    if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     _check_address(ns, name)
     caller.require(Role.WRITER, ns)
+    expected_revision = parse_if_match(if_match)
     body = parse_body(RolloutIn, await read_json_body(request))
     if body.namespace not in (None, ns) or body.name not in (None, name):
         raise BadRequest(f"the body names {body.namespace}/{body.name} but the path is {ns}/{name}")
@@ -96,8 +103,15 @@ async def start_rollout(
             author=caller.name,
             origin=origin_of(request),
             depends_on=write.guard,
+            if_match=expected_revision,
+            dry_run=dry_run,
         )
-    return json_response(await _answer(services, fleet, caller, record), status=201)
+    answer = await _answer(services, fleet, caller, record)
+    if dry_run:
+        transitions = [{**t, "revision": None} for t in answer["transitions"]]
+        answer = {**answer, "revision": None, "transitions": transitions, "dry_run": True}
+        return json_response(answer)
+    return json_response(answer, status=201)
 
 
 @router.get(

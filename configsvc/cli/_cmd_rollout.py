@@ -98,6 +98,12 @@ def start(
     message: Annotated[
         str | None, typer.Option("--message", help="The candidate's message (else the file's)")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check the candidate and the plan on the service; start nothing"
+        ),
+    ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = None,
@@ -120,9 +126,10 @@ def start(
     if min_calls is not None:
         abort_on["min_calls"] = min_calls
     body["abort_on"] = abort_on
+    params = {"dry_run": "true"} if dry_run else None
     with open_session(ctx, url, token, output) as s:
-        found = s.api.request("POST", doc_path(ref.namespace, ref.name, "rollouts"), body=body)
-        rollout = found.json()
+        path = doc_path(ref.namespace, ref.name, "rollouts")
+        rollout = s.api.request("POST", path, params=params, body=body).json()
         s.out.emit(rollout, lambda: _print_status(s.out, str(ref), rollout))
 
 
@@ -181,6 +188,8 @@ _action("abort", "Send every chosen instance back to the current version.")
 
 def _print_status(out: Printer, ref: str, rollout: dict[str, Any]) -> None:
     steps = ",".join(f"{step:g}" for step in rollout["steps"])
+    if rollout.get("dry_run"):
+        out.line("dry run: the candidate and the plan are valid; nothing was started")
     out.line(
         f"{ref}: rollout of version {rollout['version']} over version "
         f"{rollout['base_version']}: {rollout['state']}, step {rollout['step']} of "

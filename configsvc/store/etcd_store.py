@@ -264,7 +264,7 @@ class EtcdConfigStore(TokenStore):
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
-            if not _matches(document, if_match):
+            if not revision_matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision "
                     f"{document.revision if document else 'none (absent)'}, not {if_match}"
@@ -335,7 +335,7 @@ class EtcdConfigStore(TokenStore):
             if document is None:
                 raise NotFound(f"no document {ns}/{name}")
             current.refuse_during_rollout(ns, name)
-            if not _matches(document, if_match):
+            if not revision_matches(document, if_match):
                 raise PreconditionFailed(
                     f"{ns}/{name} is at revision {document.revision}, not {if_match}"
                 )
@@ -361,7 +361,7 @@ class EtcdConfigStore(TokenStore):
         raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
 
 
-def _matches(document: Document | None, if_match: int | None) -> bool:
+def revision_matches(document: Document | None, if_match: int | None) -> bool:
     """Whether the `If-Match` precondition holds for `document` (None: no precondition)."""
     if if_match is None:
         return True

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from configsvc.errors import Conflict, NotFound, PayloadTooLarge, StoreUnavailable
+from configsvc.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 from configsvc.store.audit import AuditRecord, audit_op, audit_witness
 from configsvc.store.etcd_client import delete_op, mod_revision_is, put_op, range_op
 from configsvc.store.etcd_store import (
@@ -35,6 +41,7 @@ from configsvc.store.etcd_store import (
     MAX_WRITE_BYTES,
     RETRY_PAUSE_MAX,
     EtcdConfigStore,
+    revision_matches,
 )
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent, utc_format
 from configsvc.store.rollout_reads import RolloutReads
@@ -103,16 +110,24 @@ class RolloutStore(RolloutReads):
         author: str,
         origin: str | None = None,
         depends_on: WriteGuard | None = None,
+        if_match: int | None = None,
+        dry_run: bool = False,
     ) -> RolloutRecord:
         """Start a rollout of what `build` makes of the current document (validated inside
         the compare-and-set loop, like a put). 404 without a document, 409 while another
-        rollout is active or when the candidate equals the current version."""
+        rollout is active or when the candidate equals the current version, 412 when the
+        document is not at revision `if_match`. A `dry_run` checks all that and answers the
+        rollout that would start (revision 0), writing nothing."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = await self.documents.read_current(ns, name, depends_on)
             document = current.document
             if document is None:
                 raise NotFound(f"no document {ns}/{name}: a rollout changes an existing one")
             current.refuse_during_rollout(ns, name)
+            if not revision_matches(document, if_match):
+                raise PreconditionFailed(
+                    f"{ns}/{name} is at revision {document.revision}, not {if_match}"
+                )
             content = build(document)
             if content.kind == document.kind and content.spec == document.spec:
                 raise Conflict(
@@ -161,6 +176,9 @@ class RolloutStore(RolloutReads):
             if depends_on is not None:
                 guards.append(mod_revision_is(depends_on.key, current.dependency_revision))
                 ops += depends_on.ops()
+            if dry_run:
+                _check_size(ops)
+                return record
             revision = await self._commit(guards, ops)
             if revision is not None:
                 return RolloutRecord.from_stored(ns, name, record.stored_value(), revision)
@@ -291,9 +309,7 @@ class RolloutStore(RolloutReads):
         return ops
 
     async def _commit(self, guards: list[Any], ops: list[Any]) -> int | None:
-        size = sum(op.ByteSize() for op in ops)
-        if size > MAX_WRITE_BYTES:
-            raise PayloadTooLarge(f"the write is {size} bytes, over the {MAX_WRITE_BYTES} limit")
+        _check_size(ops)
         response = await self.kv.txn(guards, ops, witness=audit_witness(self.layout, ops))
         if not response.succeeded:
             return None
@@ -369,3 +385,10 @@ def _audit(
         message=transition.message,
         details={"rollout": record.id, "percent": transition.percent, **(details or {})},
     )
+
+
+def _check_size(ops: list[Any]) -> None:
+    """413 for a write over etcd's request limit (as configured for this service)."""
+    size = sum(op.ByteSize() for op in ops)
+    if size > MAX_WRITE_BYTES:
+        raise PayloadTooLarge(f"the write is {size} bytes, over the {MAX_WRITE_BYTES} limit")

@@ -26,6 +26,10 @@ def test_start_status_pause_resume_abort_and_promote(cli: Cli, api: httpx.Client
     assert cli("apply", "-f", "limits.yaml").code == 0
     candidate = cli.write("candidate.yaml", CANDIDATE_YAML)
     args = ["--steps", "10,50,100", "--step-seconds", "300", "--label", "region=eu"]
+    dry = cli("rollout", "start", "prod/limits", "-f", str(candidate), *args, "--dry-run")
+    assert dry.code == 0 and dry.out.startswith("dry run: the candidate and the plan are valid")
+    assert "rollout of version 2 over version 1: running" in dry.out
+    cli("rollout", "status", "prod/limits").failed_with("never had a rollout")
     started = cli("rollout", "start", "prod/limits", "-f", str(candidate), *args,
                   "--abort-on-rejected", "1")  # fmt: skip
     assert started.code == 0, started.err

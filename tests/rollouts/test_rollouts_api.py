@@ -174,3 +174,31 @@ def test_an_action_on_a_document_that_never_had_a_rollout_is_404(
     put(api, KEY, limits(5))
     response = api.post(f"/v1/configs/{KEY}/rollouts/current/{action}")
     assert response.status_code == 404, response.text
+
+
+def test_a_dry_run_checks_everything_and_starts_nothing_and_if_match_guards_the_start(
+    api: httpx.Client,
+) -> None:
+    current = put(api, KEY, limits(5))
+    rollouts = f"/v1/configs/{KEY}/rollouts"
+    dry = api.post(rollouts, json=plan(), params={"dry_run": "true"})
+    assert dry.status_code == 200, dry.text
+    would = dry.json()
+    assert would["dry_run"] is True and would["revision"] is None
+    assert would["state"] == "running" and would["version"] == current["version"] + 1
+    assert [t["revision"] for t in would["transitions"]] == [None]
+    # refusals are the same as a real start's
+    invalid = plan(spec={"limits": {"chat": {"requests_per_second": -1}}})
+    assert api.post(rollouts, json=invalid, params={"dry_run": "true"}).status_code == 422
+    equal = api.post(rollouts, json=plan(spec=limits(5)), params={"dry_run": "true"})
+    assert equal.status_code == 409
+    # nothing was written: no rollout, no version number taken, no history row
+    assert api.get(f"{rollouts}/current").status_code == 404
+    assert [row["version"] for row in history(api)] == [current["version"]]
+    # If-Match: the start only over the revision the writer reviewed
+    stale = api.post(rollouts, json=plan(), headers={"If-Match": f'"{current["revision"] - 1}"'})
+    assert stale.status_code == 412, stale.text
+    assert api.get(f"{rollouts}/current").status_code == 404
+    started = api.post(rollouts, json=plan(), headers={"If-Match": f'"{current["revision"]}"'})
+    assert started.status_code == 201, started.text
+    assert started.json()["version"] == current["version"] + 1  # the dry run took no number
