@@ -9,12 +9,11 @@ it is running or paused, plain writes of the document answer 409 (see `EtcdConfi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from configsvc_schemas.secrets import locations
-from configsvc_schemas.wire import API_PREFIX, MASK
+from configsvc_schemas.wire import API_PREFIX
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from configsvc.api.deps import Caller, Services, ServicesDep, origin_of
@@ -35,6 +34,7 @@ from configsvc.api.models import errors
 from configsvc.api.rollout_models import RolloutActionIn, RolloutIn, RolloutOut
 from configsvc.auth import Principal, Role
 from configsvc.errors import BadRequest, NotFound
+from configsvc.fleet.masking import masked, secret_values
 from configsvc.fleet.service import FleetService
 from configsvc.kinds.writes import DocumentWrite
 from configsvc.rollouts import transitions
@@ -245,7 +245,7 @@ async def _answer(
             "on_candidate": standing.on_candidate,
             "on_version": dict(sorted(on_version.items(), key=lambda i: -int(i[0]))),
             "rejected": [
-                {"instance": instance, "error": _masked(error, hidden)}
+                {"instance": instance, "error": masked(error, hidden)}
                 for instance, error in standing.rejected
             ],
             "tries": standing.tries,
@@ -270,22 +270,4 @@ async def _secret_values(services: Services, record: RolloutRecord) -> tuple[str
         documents.append(current)
     with contextlib.suppress(NotFound):  # trimmed past the history limit
         documents.append(await services.rollouts.candidate(record))
-    return _secrets_of(services, documents)
-
-
-def _secrets_of(services: Services, documents: Iterable[Document]) -> tuple[str, ...]:
-    found: set[str] = set()
-    for document in documents:
-        kind = services.registry.find(document.kind)
-        for path in kind.secrets if kind is not None else ():
-            for _loc, container, key in locations(document.spec, path):
-                value = container[key]
-                if isinstance(value, str) and value and value != MASK:
-                    found.add(value)
-    return tuple(sorted(found, key=len, reverse=True))
-
-
-def _masked(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
+    return secret_values(services.registry, documents)

@@ -8,5 +8,6 @@ heard.py     what this instance heard and has not yet written, in writes of boun
 streams.py   the open watch streams that stand for their instances' reports, by deadline
 tokens.py    token records held briefly for the report route
 answers.py   the API's answers: a namespace's instances, one document's spread, lag
+masking.py   secret values out of what instances report (a rejection may quote one)
 gauges.py    Prometheus gauges of the fleet
 """

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from configsvc_schemas.secrets import locations
-from configsvc_schemas.wire import MASK
-
 from configsvc.auth import Principal
 from configsvc.errors import NotFound
+from configsvc.fleet.masking import masked, secret_values
 from configsvc.fleet.view import MS, FleetView, Member, epoch_ms
 from configsvc.registry import KindRegistry
 from configsvc.store.etcd_store import EtcdConfigStore
@@ -105,7 +103,7 @@ class FleetAnswers:
                 if key.startswith(f"{namespace}/"):
                     wanted.setdefault(key.partition("/")[2], set()).add(int(entry["version"]))
         await self._times.fill(namespace, wanted, current)
-        hidden = () if caller.secrets else self._secret_values(listing.items)
+        hidden = () if caller.secrets else secret_values(self._registry, listing.items)
         items = [self._item(member, caller, namespace, hidden) for member in members]
         return {"namespace": namespace, "items": items}
 
@@ -115,7 +113,7 @@ class FleetAnswers:
         if document is None:
             raise NotFound(f"no document {namespace}/{name}")
         key = f"{namespace}/{name}"
-        hidden = () if caller.secrets else self._secret_values([document])
+        hidden = () if caller.secrets else secret_values(self._registry, [document])
         on_version: Counter[int] = Counter()
         lags: list[int] = []
         rejected: list[dict[str, Any]] = []
@@ -134,7 +132,7 @@ class FleetAnswers:
                         "instance": member.instance,
                         "app": content.get("app"),
                         "version": refused["version"],
-                        "error": _masked(refused["error"], hidden),
+                        "error": masked(refused["error"], hidden),
                     }
                 )
         return {
@@ -160,7 +158,7 @@ class FleetAnswers:
                 lag = None if written is None else _lag(entry["applied_at"], written)
                 documents[key] = {**entry, "lag_ms": lag}
         rejected = {
-            key: {**entry, "error": _masked(entry["error"], hidden)}
+            key: {**entry, "error": masked(entry["error"], hidden)}
             for key, entry in content["rejected"].items()
             if key.startswith(prefix)
         }
@@ -179,24 +177,6 @@ class FleetAnswers:
             "rejected": rejected,
         }
 
-    def _secret_values(self, documents: Iterable[Document]) -> tuple[str, ...]:
-        """Every secret value the documents hold, longest first."""
-        found: set[str] = set()
-        for document in documents:
-            kind = self._registry.find(document.kind)
-            for path in kind.secrets if kind is not None else ():
-                for _loc, container, key in locations(document.spec, path):
-                    value = container[key]
-                    if isinstance(value, str) and value and value != MASK:
-                        found.add(value)
-        return tuple(sorted(found, key=len, reverse=True))
-
 
 def _lag(applied_at: str, written_ms: int) -> int:
     return max(0, epoch_ms(applied_at) - written_ms)
-
-
-def _masked(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
