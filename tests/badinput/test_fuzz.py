@@ -359,8 +359,10 @@ def fuzz_everything(
 
 def test_fuzz_the_rest_api(service: RunningService, seeded: tuple[StoreProbe, str]) -> None:
     probe, reader = seeded
-    summary = fuzz_everything(service, probe, reader, examples=20)
-    assert summary["requests"]["admin"] >= 16 * 20
+    # 14 examples per operation, mode and token keeps CI near its budget; the slow
+    # test_fuzz_the_rest_api_longer runs 300
+    summary = fuzz_everything(service, probe, reader, examples=14)
+    assert summary["requests"]["admin"] >= 16 * 14
 
 
 # ---- the fleet's writing routes ----------------------------------------------------------
