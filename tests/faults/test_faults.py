@@ -253,6 +253,7 @@ QUORUM_LOSS_SECONDS = 3.0
 """How long a second member stays frozen while the first is down (no quorum)."""
 
 
+@pytest.mark.slow  # 11 s; each of its faults also has its own test in the regular suite
 def test_several_faults_together(
     scenario: Scenario, report: Callable[[dict[str, Any]], None]
 ) -> None:

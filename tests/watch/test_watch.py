@@ -323,6 +323,7 @@ def subscribers(api: httpx.Client) -> float:
     raise AssertionError("no subscriber gauge")
 
 
+@pytest.mark.slow  # 9-11 s; the regular suite drops a reader 4 MiB behind (badinput/test_limits)
 def test_slow_subscriber_is_dropped_and_others_go_on(
     svc: RunningService, api: httpx.Client
 ) -> None:
