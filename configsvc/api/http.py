@@ -21,6 +21,7 @@ from configsvc.errors import (
     validation_failed,
 )
 from configsvc.settings import MAX_BODY_BYTES
+from configsvc.store.write_state import ANY_REVISION
 
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 
@@ -259,7 +260,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     tag = value.strip().removeprefix("W/")
     if tag == "*":
-        return -1
+        return ANY_REVISION
     inner = tag.strip('"')
     if not _is_digits(inner):
         raise BadRequest('If-Match must be "<revision>" as given in an ETag, or *')

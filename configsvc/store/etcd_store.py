@@ -20,9 +20,7 @@ from typing import Any
 
 from configsvc.errors import (
     Conflict,
-    NotFound,
     PayloadTooLarge,
-    PreconditionFailed,
     StoreUnavailable,
 )
 from configsvc.store.audit import AuditRecord, audit_op, audit_witness
@@ -57,8 +55,6 @@ MAX_WRITE_BYTES = 1_300_000
 MAX_WRITE_ATTEMPTS = 64
 """Rounds an unconditional writer retries a lost compare-and-set before answering 503."""
 
-ANY_REVISION = -1
-"""`if_match` value of `If-Match: *`: the document must exist, at any revision."""
 
 RETRY_PAUSE_MAX = 0.005
 """Upper bound (seconds) of the random pause between compare-and-set rounds."""
@@ -264,11 +260,7 @@ class EtcdConfigStore(TokenStore):
             document = current.document
             if create_only and document is not None:
                 raise Conflict(f"{ns}/{name} exists (If-None-Match: *)")
-            if not revision_matches(document, if_match):
-                raise PreconditionFailed(
-                    f"{ns}/{name} is at revision "
-                    f"{document.revision if document else 'none (absent)'}, not {if_match}"
-                )
+            current.require_revision(ns, name, if_match)
             content = build(document)
             if (
                 action is Action.PUT
@@ -331,14 +323,9 @@ class EtcdConfigStore(TokenStore):
         """Delete a document; its history stays and its version counter moves on."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = await self.read_current(ns, name)
-            document = current.document
-            if document is None:
-                raise NotFound(f"no document {ns}/{name}")
+            document = current.existing(f"no document {ns}/{name}")
             current.refuse_during_rollout(ns, name)
-            if not revision_matches(document, if_match):
-                raise PreconditionFailed(
-                    f"{ns}/{name} is at revision {document.revision}, not {if_match}"
-                )
+            current.require_revision(ns, name, if_match)
             record = HistoryRecord(
                 namespace=ns,
                 name=name,
@@ -359,12 +346,3 @@ class EtcdConfigStore(TokenStore):
                 return dataclasses.replace(record, revision=revision)
             await asyncio.sleep(random.uniform(0, RETRY_PAUSE_MAX))  # noqa: S311 - jitter
         raise StoreUnavailable(f"{ns}/{name}: too many concurrent writers, try again")
-
-
-def revision_matches(document: Document | None, if_match: int | None) -> bool:
-    """Whether the `If-Match` precondition holds for `document` (None: no precondition)."""
-    if if_match is None:
-        return True
-    if document is None:
-        return False
-    return if_match in (ANY_REVISION, document.revision)

@@ -31,7 +31,6 @@ from configsvc.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
-    PreconditionFailed,
     StoreUnavailable,
 )
 from configsvc.store.audit import AuditRecord, audit_op, audit_witness
@@ -41,7 +40,6 @@ from configsvc.store.etcd_store import (
     MAX_WRITE_BYTES,
     RETRY_PAUSE_MAX,
     EtcdConfigStore,
-    revision_matches,
 )
 from configsvc.store.records import Action, Document, HistoryRecord, NewContent, utc_format
 from configsvc.store.rollout_reads import RolloutReads
@@ -120,14 +118,11 @@ class RolloutStore(RolloutReads):
         rollout that would start (revision 0), writing nothing."""
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             current = await self.documents.read_current(ns, name, depends_on)
-            document = current.document
-            if document is None:
-                raise NotFound(f"no document {ns}/{name}: a rollout changes an existing one")
+            document = current.existing(
+                f"no document {ns}/{name}: a rollout changes an existing one"
+            )
             current.refuse_during_rollout(ns, name)
-            if not revision_matches(document, if_match):
-                raise PreconditionFailed(
-                    f"{ns}/{name} is at revision {document.revision}, not {if_match}"
-                )
+            current.require_revision(ns, name, if_match)
             content = build(document)
             if content.kind == document.kind and content.spec == document.spec:
                 raise Conflict(

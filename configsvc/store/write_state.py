@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from configsvc.errors import Conflict
+from configsvc.errors import Conflict, NotFound, PreconditionFailed
 from configsvc.store.records import Document
 from configsvc.store.rollout_record import RolloutRecord
+
+ANY_REVISION = -1
+"""`if_match` value of `If-Match: *`: the document must exist, at any revision."""
 
 
 class WriteGuard(Protocol):
@@ -44,3 +47,20 @@ class CurrentState:
                 "promote or abort it first",
                 [{"loc": ["rollout"], "msg": f"{rollout.state} rollout {rollout.id}"}],
             )
+
+    def existing(self, missing: str) -> Document:
+        """The document; 404 saying `missing` when there is none."""
+        if self.document is None:
+            raise NotFound(missing)
+        return self.document
+
+    def require_revision(self, ns: str, name: str, if_match: int | None) -> None:
+        """412 unless the document is at revision `if_match` (`ANY_REVISION`: exists at
+        all; None: no precondition)."""
+        document = self.document
+        if if_match is None or (
+            document is not None and if_match in (ANY_REVISION, document.revision)
+        ):
+            return
+        at = document.revision if document is not None else "none (absent)"
+        raise PreconditionFailed(f"{ns}/{name} is at revision {at}, not {if_match}")

@@ -20,9 +20,10 @@ from configsvc.errors import (
     ValidationFailed,
 )
 from configsvc.store.etcd_client import EtcdKV, prefix_end
-from configsvc.store.etcd_store import ANY_REVISION, EtcdConfigStore
+from configsvc.store.etcd_store import EtcdConfigStore
 from configsvc.store.keys import KeyLayout
 from configsvc.store.records import Action, Document, NewContent, TokenRecord
+from configsvc.store.write_state import ANY_REVISION
 
 KIND = "RateLimits"
 
