@@ -4,6 +4,7 @@ and helpers to push documents through the real configsvc and wait until a client
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 import time
@@ -141,3 +142,41 @@ def stalling_llm(name: str, stall: float) -> Any:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return app
+
+
+def run_openai_live_through_a_switch(
+    python: str | Path,
+    env: dict[str, str],
+    api: httpx.Client,
+    spec: dict[str, Any],
+    prompts: int,
+    timeout: float,
+    cwd: Path | None = None,
+) -> str:
+    """Run examples/openai_live.py with `python`; once it has answered from `local`, switch
+    the live document's default to `hosted` and let it finish. Its standard output."""
+    prompts_args = [f"p{i}" for i in range(prompts)]
+    command = [str(python), str(EXAMPLES / "openai_live.py"), "--pause", "0.1", "--prompts"]
+    script = subprocess.Popen(
+        [*command, *prompts_args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert script.stdout is not None
+        first = script.stdout.readline()
+        if first != "local-34b: [local] p0\n":
+            script.kill()
+            raise AssertionError(first + script.communicate()[1])
+        spec["default"] = "hosted"
+        put(api, "prod/chat-models", "ModelEndpoints", spec)
+        out, err = script.communicate(timeout=timeout)
+    finally:
+        if script.poll() is None:
+            script.kill()
+            script.communicate()
+    assert script.returncode == 0, err
+    return out

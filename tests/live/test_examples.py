@@ -20,7 +20,7 @@ import httpx
 import pytest
 from support import RunningService
 
-from tests.live.servers import EXAMPLES, FakeLLM, put
+from tests.live.servers import EXAMPLES, FakeLLM, put, run_openai_live_through_a_switch
 
 DEMO_TIMEOUT = 120
 
@@ -63,33 +63,6 @@ def test_openai_live_follows_a_change_while_it_runs(
     }
     put(api, "prod/chat-models", "ModelEndpoints", spec)
     env = {**os.environ, "CONFIGSVC_URL": service.url, "CONFIGSVC_TOKEN": service.admin_token}
-    script = subprocess.Popen(
-        [
-            sys.executable,
-            str(EXAMPLES / "openai_live.py"),
-            "--pause",
-            "0.1",
-            "--prompts",
-            *[f"p{i}" for i in range(15)],
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert script.stdout is not None
-        first = script.stdout.readline()
-        if first != "local-34b: [local] p0\n":
-            script.kill()
-            raise AssertionError(first + script.communicate()[1])
-        spec["default"] = "hosted"
-        put(api, "prod/chat-models", "ModelEndpoints", spec)
-        out, err = script.communicate(timeout=DEMO_TIMEOUT)
-    finally:
-        if script.poll() is None:
-            script.kill()
-            script.communicate()
-    assert script.returncode == 0, err
+    out = run_openai_live_through_a_switch(sys.executable, env, api, spec, 15, DEMO_TIMEOUT)
     assert "gpt-x: [hosted] p14" in out and "  streamed: [hosted] p14" in out
     assert hosted.stats()["last_api_key"] == "sk-hosted"

@@ -26,7 +26,7 @@ import pytest
 from packaging.requirements import Requirement
 from support import RunningService
 
-from tests.live.servers import EXAMPLES, FakeLLM, put
+from tests.live.servers import FakeLLM, put, run_openai_live_through_a_switch
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK = ROOT / "clients" / "python"
@@ -206,29 +206,7 @@ def run_openai_live(python: Path, service: RunningService, api: httpx.Client, cw
             "CONFIGSVC_URL": service.url,
             "CONFIGSVC_TOKEN": service.admin_token,
         }
-        prompts = [f"p{i}" for i in range(10)]
-        script = subprocess.Popen(
-            [python, EXAMPLES / "openai_live.py", "--pause", "0.1", "--prompts", *prompts],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert script.stdout is not None
-            first = script.stdout.readline()
-            if first != "local-34b: [local] p0\n":
-                script.kill()
-                raise AssertionError(first + script.communicate()[1])
-            spec["default"] = "hosted"
-            put(api, "prod/chat-models", "ModelEndpoints", spec)
-            out, err = script.communicate(timeout=RUN_TIMEOUT)
-        finally:
-            if script.poll() is None:
-                script.kill()
-                script.communicate()
-        assert script.returncode == 0, err
+        out = run_openai_live_through_a_switch(python, env, api, spec, 10, RUN_TIMEOUT, cwd)
         assert "gpt-x: [hosted] p9" in out and "  streamed: [hosted] p9" in out, out
     finally:
         local.stop()
