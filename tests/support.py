@@ -11,6 +11,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,11 +112,13 @@ class SseReader:
         since: int | None = None,
         last_event_id: int | None = None,
         timeout: float = 10.0,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> None:
         params: list[tuple[str, str]] = [("namespace", ns) for ns in namespaces]
         if since is not None:
             params.append(("since", str(since)))
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        headers.update(extra_headers or {})
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self.events: queue.Queue[SseEvent | BaseException | None] = queue.Queue()

@@ -3,20 +3,16 @@ instances a rollout must choose (computed here from the rule, not read from the 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import queue
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-from support import SseEvent
+from support import SseReader
 
 CHILD = Path(__file__).with_name("fleet_child.py")
 KEY = "prod/limits"
@@ -145,9 +141,14 @@ def pick(rollout_id: str, percent: float, chosen: bool, prefix: str = "probe") -
     raise AssertionError("no such instance id")
 
 
-class Stream:
-    """One watch stream sent with the given headers (an SDK instance's identity), read in a
-    thread; `next()` returns its events in order (comments skipped), None once it ended."""
+QUIET_NOW = 0.001
+"""How long `quiet(0)` looks: what has already arrived."""
+
+
+class Stream(SseReader):
+    """One watch stream of `namespace` sent with the given headers (an SDK instance's
+    identity), read in a thread; `next()` returns its events in order (comments skipped),
+    None once it ended."""
 
     def __init__(
         self,
@@ -157,63 +158,16 @@ class Stream:
         headers: Mapping[str, str] | None = None,
         last_event_id: int | None = None,
     ) -> None:
-        sent = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        sent.update(headers or {})
-        if last_event_id is not None:
-            sent["Last-Event-ID"] = str(last_event_id)
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
-        request = self._client.build_request(
-            "GET", f"{url}/v1/watch", params={"namespace": namespace}, headers=sent
+        super().__init__(
+            url, token, [namespace], last_event_id=last_event_id, extra_headers=headers
         )
-        self.response = self._client.send(request, stream=True)
-        self.status_code = self.response.status_code
-        self._events: queue.Queue[SseEvent | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        fields: dict[str, str] = {}
-        try:
-            for line in self.response.iter_lines():
-                if line.startswith(":"):
-                    continue
-                if line == "":
-                    if "data" in fields:
-                        event_id = int(fields["id"]) if "id" in fields else None
-                        data = json.loads(fields["data"])
-                        self._events.put(SseEvent(event_id, fields.get("event", ""), data))
-                    fields = {}
-                else:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-        except (httpx.HTTPError, OSError):
-            pass
-        self._events.put(None)
-
-    def next(self, timeout: float = 10.0) -> SseEvent | None:
-        try:
-            event = self._events.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError("no event in time") from None
-        if event is None:
-            self._events.put(None)
-        return event
 
     def quiet(self, seconds: float) -> bool:
         """True when no event arrives within `seconds` (0: none has arrived)."""
         try:
-            event = self._events.get(timeout=seconds) if seconds else self._events.get_nowait()
-        except queue.Empty:
+            event = self.next(timeout=seconds or QUIET_NOW)
+        except TimeoutError:
             return True
-        self._events.put(event)  # not lost (at the end of the queue: only for checks)
+        if event is not None:
+            self.events.put(event)  # not lost (at the end of the queue: only for checks)
         return False
-
-    def close(self) -> None:
-        stream = self.response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self.response.close()
-        self._client.close()
-        self._thread.join(timeout=5)
